@@ -1,0 +1,217 @@
+//! `start`, `restart` and the detached supervisor entry point.
+
+use super::{find_config, paths};
+use crate::client;
+use crate::error::{Error, Result};
+use crate::ipc::Request;
+use crate::logger::Level;
+use crate::paths::Paths;
+use crate::supervisor::{self, Options};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Names the fd of the handshake pipe a detached supervisor reports its startup on.
+pub const READY_FD_ENV: &str = "SYSG_READY_FD";
+
+/// How long `start -d` waits for the detached supervisor's handshake. Startup includes
+/// stopping a crashed predecessor's leftovers, which can take a few seconds.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Long enough for any stop_timeout plus a margin.
+pub const LONG_REPLY: Duration = Duration::from_secs(600);
+
+pub fn start(
+    config: Option<&Path>,
+    daemonize: bool,
+    service: Option<&str>,
+    level: Level,
+) -> Result<i32> {
+    let paths = paths()?;
+    if let Some(pid) = crate::state::running_supervisor(&paths) {
+        let Some(name) = service else {
+            return Err(Error::msg(format!(
+                "Supervisor already running (pid {pid}); use 'sysg start -s NAME' or 'sysg restart'"
+            )));
+        };
+        let resp = client::call(
+            &paths,
+            &Request::Start {
+                service: name.to_string(),
+            },
+            client::REPLY_TIMEOUT,
+        )?;
+        println!("{}", resp.message.unwrap_or_default());
+        return Ok(0);
+    }
+    if service.is_some() {
+        return Err(Error::msg(
+            "No supervisor running; start it with 'sysg start'",
+        ));
+    }
+    let path = find_config(config, &paths, false)?;
+    launch(&paths, &path, daemonize, level)
+}
+
+pub fn restart(
+    config: Option<&Path>,
+    daemonize: bool,
+    service: Option<&str>,
+    level: Level,
+) -> Result<i32> {
+    let paths = paths()?;
+    if crate::state::running_supervisor(&paths).is_none() {
+        if daemonize {
+            let path = find_config(config, &paths, true)?;
+            return launch(&paths, &path, true, level);
+        }
+        return Err(Error::msg(
+            "No supervisor running; use 'sysg start' (or 'sysg restart -d')",
+        ));
+    }
+    let req = match service {
+        Some(name) => Request::Restart {
+            service: Some(name.to_string()),
+            config: None,
+        },
+        None => {
+            let path = find_config(config, &paths, true)?;
+            // Refuse a broken config here, with the full error list, before touching anything.
+            crate::config::load(&path)?;
+            Request::Restart {
+                service: None,
+                config: Some(path),
+            }
+        }
+    };
+    let resp = client::call(&paths, &req, LONG_REPLY)?;
+    println!("{}", resp.message.unwrap_or_default());
+    Ok(0)
+}
+
+fn launch(paths: &Paths, config_path: &Path, daemonize: bool, level: Level) -> Result<i32> {
+    let config = crate::config::load(config_path)?;
+    if !daemonize {
+        return supervisor::run(
+            paths.clone(),
+            config,
+            Options {
+                foreground: true,
+                ready: None,
+            },
+        );
+    }
+    spawn_daemon(&config.path, level)
+}
+
+/// Starts `sysg __supervise` in a new session and waits for its handshake: "ok PID" once
+/// the socket is up and the first wave is launched, or the startup error.
+fn spawn_daemon(config: &Path, level: Level) -> Result<i32> {
+    let (read, write) = crate::sys::pipe().map_err(|e| Error::io("cannot create pipe", e))?;
+    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    crate::sys::clear_cloexec(write_fd).map_err(|e| Error::io("pipe", e))?;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("sysg")
+        .args(["--log-level", level_arg(level), "__supervise", "--config"])
+        .arg(config)
+        .env(READY_FD_ENV, write_fd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    crate::sys::configure_child(&mut cmd, None, true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::io("cannot start the supervisor", e))?;
+    drop(write);
+    let mut read = std::fs::File::from(read);
+    let mut answer = String::new();
+    let got = read_with_timeout(&mut read, &mut answer, HANDSHAKE_TIMEOUT);
+    drop(child);
+    let answer = answer.trim();
+    if let Some(pid) = answer.strip_prefix("ok ") {
+        println!("Supervisor started (pid {pid})");
+        return Ok(0);
+    }
+    if let Some(err) = answer.strip_prefix("error ") {
+        return Err(Error::msg(err.to_string()));
+    }
+    if !got {
+        return Err(Error::msg(
+            "the supervisor did not report back in time; see supervisor.log",
+        ));
+    }
+    Err(Error::msg(
+        "the supervisor exited during startup; see supervisor.log",
+    ))
+}
+
+fn read_with_timeout(f: &mut std::fs::File, out: &mut String, limit: Duration) -> bool {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(f);
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            *out = String::from_utf8_lossy(&buf).into_owned();
+            return false;
+        }
+        let mut fds = [libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if crate::sys::poll(&mut fds, left.as_millis().min(i32::MAX as u128) as i32).is_err() {
+            break;
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        match f.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    *out = String::from_utf8_lossy(&buf).into_owned();
+    true
+}
+
+fn level_arg(level: Level) -> &'static str {
+    match level {
+        Level::Off => "off",
+        Level::Error => "error",
+        Level::Warn => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// The detached supervisor (`sysg __supervise`), started by `spawn_daemon`.
+pub fn supervise(config_path: PathBuf) -> Result<i32> {
+    let ready = std::env::var(READY_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .and_then(crate::sys::take_inherited_fd);
+    let paths = paths()?;
+    let config = match crate::config::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(mut r) = ready {
+                use std::io::Write;
+                let _ = writeln!(r, "error {e}");
+            }
+            return Err(e);
+        }
+    };
+    supervisor::run(
+        paths,
+        config,
+        Options {
+            foreground: false,
+            ready,
+        },
+    )
+}

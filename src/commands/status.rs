@@ -1,0 +1,82 @@
+//! `status`: ask the supervisor, or fall back to the last state.json (exit 3).
+
+use super::paths;
+use crate::client;
+use crate::error::{Error, Result};
+use crate::ipc::{Request, ServiceStatus, StatusReport};
+use crate::state::StateFile;
+use std::io::{IsTerminal, Write};
+
+pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
+    let paths = paths()?;
+    let req = Request::Status {
+        service: service.map(str::to_string),
+    };
+    let (report, code) = match client::call(&paths, &req, client::REPLY_TIMEOUT) {
+        Ok(resp) => (
+            resp.status
+                .ok_or_else(|| Error::msg("supervisor sent no status"))?,
+            0,
+        ),
+        Err(Error::NotRunning(_)) => (last_known(&paths, service)?, 3),
+        Err(e) => return Err(e),
+    };
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&report).map_err(|e| Error::msg(e.to_string()))?;
+        s.push('\n');
+        s
+    } else {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        super::status_view::render(&report, chrono::Utc::now(), color)
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(code)
+}
+
+/// The report a stopped supervisor left behind, without any live figures.
+pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<StatusReport> {
+    let state = StateFile::read(paths).unwrap_or_default();
+    let mut services: Vec<ServiceStatus> = state
+        .services
+        .iter()
+        .map(|(name, rec)| ServiceStatus {
+            name: name.clone(),
+            kind: if rec.cron.is_some() {
+                "cron"
+            } else {
+                "service"
+            }
+            .into(),
+            status: rec.status,
+            pid: None,
+            started_at: rec.started_at.clone(),
+            uptime_s: None,
+            restart_count: rec.restart_count,
+            max_restarts: None,
+            exit_code: rec.exit_code,
+            signal: rec.signal,
+            up: false,
+            restart_in_ms: None,
+            waiting_for: None,
+            reason: rec.reason.clone(),
+            rss_bytes: None,
+            cpu_s: None,
+            tasks: None,
+            processes: Vec::new(),
+            cron: rec.cron.clone(),
+        })
+        .collect();
+    if let Some(name) = service {
+        services.retain(|s| s.name == name);
+        if services.is_empty() {
+            return Err(Error::NotRunning(format!(
+                "No supervisor running; no recorded state for '{name}'"
+            )));
+        }
+    }
+    Ok(StatusReport {
+        supervisor_pid: None,
+        config: crate::state::read_config_hint(paths),
+        services,
+    })
+}

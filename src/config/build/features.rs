@@ -1,0 +1,178 @@
+//! The optional blocks of a service: `health_check`, `hooks`, `cron` and `logs`.
+
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::super::schedule::{parse_cron, parse_timezone};
+use super::super::units::parse_size;
+use super::super::{CronSpec, HealthCheck, Hook, HookPair, Hooks, LogLimits, Probe, Timezone};
+use super::{
+    child, Builder, Seg, CRON_KEYS, HEALTH_KEYS, HOOKS_KEYS, HOOK_KEYS, LOGS_KEYS, OUTCOME_KEYS,
+};
+
+impl Builder<'_> {
+    pub(super) fn health_check(&mut self, v: &Value, path: &[Seg]) -> Option<HealthCheck> {
+        let f = self.fields(v, path, HEALTH_KEYS)?;
+        let at = |key: &str| child(path, key);
+        let probe = match (f.get("command"), f.get("url")) {
+            (Some(_), Some(_)) => {
+                self.err(path, "set either command or url, not both");
+                None
+            }
+            (None, None) => {
+                self.err(path, "needs a command or a url");
+                None
+            }
+            (Some(c), None) => self.nonempty_string(c, &at("command")).map(Probe::Command),
+            (None, Some(u)) => self.url(u, &at("url")).map(Probe::Url),
+        };
+        let interval = f.get("interval").map_or(Some(Duration::from_secs(1)), |v| {
+            self.positive_duration(v, &at("interval"))
+        });
+        let timeout = f.get("timeout").map_or(Some(Duration::from_secs(5)), |v| {
+            self.positive_duration(v, &at("timeout"))
+        });
+        let retries = f
+            .get("retries")
+            .map_or(Some(30), |v| self.integer(v, &at("retries"), 1));
+        Some(HealthCheck {
+            probe: probe?,
+            interval: interval?,
+            timeout: timeout?,
+            retries: retries?,
+        })
+    }
+
+    fn url(&mut self, v: &Value, path: &[Seg]) -> Option<String> {
+        let raw = self.nonempty_string(v, path)?;
+        let url = self.expanded(&raw, path)?;
+        if url.starts_with("https://") {
+            self.err(
+                path,
+                "https is not supported (no TLS); use a command probe such as curl",
+            );
+            return None;
+        }
+        match url.strip_prefix("http://") {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Some(url),
+            Some(_) => {
+                self.err(path, format!("\"{url}\" has no host"));
+                None
+            }
+            None => {
+                self.err(path, format!("\"{url}\" must start with http://"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn hooks(&mut self, v: &Value, path: &[Seg]) -> Hooks {
+        let mut hooks = Hooks::default();
+        let Some(f) = self.fields(v, path, HOOKS_KEYS) else {
+            return hooks;
+        };
+        for (event, pair) in [
+            ("on_start", &mut hooks.on_start),
+            ("on_stop", &mut hooks.on_stop),
+            ("on_restart", &mut hooks.on_restart),
+        ] {
+            let Some(v) = f.get(event) else { continue };
+            let event_path = child(path, event);
+            let Some(outcomes) = self.fields(v, &event_path, OUTCOME_KEYS) else {
+                continue;
+            };
+            *pair = HookPair {
+                success: outcomes
+                    .get("success")
+                    .and_then(|v| self.hook(v, &child(&event_path, "success"))),
+                error: outcomes
+                    .get("error")
+                    .and_then(|v| self.hook(v, &child(&event_path, "error"))),
+            };
+        }
+        hooks
+    }
+
+    fn hook(&mut self, v: &Value, path: &[Seg]) -> Option<Hook> {
+        let f = self.fields(v, path, HOOK_KEYS)?;
+        let command = match f.get("command") {
+            Some(c) => self.nonempty_string(c, &child(path, "command")),
+            None => {
+                self.err(&child(path, "command"), "missing required key");
+                None
+            }
+        };
+        let timeout = f.get("timeout").map_or(Some(Duration::from_secs(30)), |v| {
+            self.positive_duration(v, &child(path, "timeout"))
+        });
+        Some(Hook {
+            command: command?,
+            timeout: timeout?,
+        })
+    }
+
+    pub(super) fn cron(&mut self, v: &Value, path: &[Seg]) -> Option<CronSpec> {
+        let f = self.fields(v, path, CRON_KEYS)?;
+        let expr_path = child(path, "expression");
+        let parsed = match f.get("expression") {
+            Some(v) => {
+                self.string(v, &expr_path)
+                    .and_then(|expression| match parse_cron(&expression) {
+                        Ok(schedule) => Some((expression, schedule)),
+                        Err(e) => {
+                            self.err(&expr_path, e);
+                            None
+                        }
+                    })
+            }
+            None => {
+                self.err(&expr_path, "missing required key");
+                None
+            }
+        };
+        let timezone = match f.get("timezone") {
+            None => Some(Timezone::Local),
+            Some(v) => {
+                let tz_path = child(path, "timezone");
+                self.string(v, &tz_path).and_then(|name| {
+                    parse_timezone(&name)
+                        .map_err(|e| self.err(&tz_path, e))
+                        .ok()
+                })
+            }
+        };
+        let (expression, schedule) = parsed?;
+        Some(CronSpec {
+            expression,
+            schedule,
+            timezone: timezone?,
+        })
+    }
+
+    /// `logs: { max_size, max_files }`; keys not given keep `base` (the top-level `logs`).
+    pub(super) fn logs(&mut self, v: &Value, path: &[Seg], base: LogLimits) -> LogLimits {
+        let mut limits = base;
+        let Some(f) = self.fields(v, path, LOGS_KEYS) else {
+            return limits;
+        };
+        if let Some(v) = f.get("max_size") {
+            let size_path = child(path, "max_size");
+            match v {
+                Value::String(s) => match parse_size(s) {
+                    Ok(0) => self.err(&size_path, "must be larger than 0B"),
+                    Ok(size) => limits.max_size = size,
+                    Err(e) => self.err(&size_path, e),
+                },
+                _ => self.type_err(&size_path, "a size such as \"50MB\"", v),
+            }
+        }
+        if let Some(n) = f
+            .get("max_files")
+            .and_then(|v| self.integer(v, &child(path, "max_files"), 1))
+        {
+            limits.max_files = n;
+        }
+        limits
+    }
+}

@@ -1,0 +1,156 @@
+mod types;
+pub use types::*;
+
+mod build;
+mod envfile;
+mod expand;
+mod graph;
+mod locate;
+mod schedule;
+mod units;
+
+pub use envfile::read_env_file;
+pub use units::{parse_duration, parse_signal, parse_size, signal_name, valid_service_name};
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use serde_yaml::Value;
+
+use crate::error::Error;
+use build::Problem;
+use locate::{display_path, Locator, Seg};
+
+/// Features that are parsed and validated but not implemented by the supervisor yet. Each
+/// use is refused at load (so `validate` and `start` agree) with `not supported yet`.
+/// Delete an entry when its feature lands. `logs` covers both the top-level default and a
+/// service's own limits.
+const UNSUPPORTED: &[&str] = &["cron", "hooks", "health_check", "logs"];
+
+/// A config file larger than this is surely a wrong path; refuse it instead of reading it.
+const MAX_CONFIG_SIZE: u64 = 4 << 20;
+
+/// Reads, parses and validates the config at `path`.
+///
+/// Every problem is reported, sorted by position, as `<path>:<line>:<col>: <key.path>:
+/// <message>` inside [`Error::Config`]; an unreadable file gives the single line
+/// `<path>: cannot read config: <io error>`.
+///
+/// Decisions the spec leaves open:
+/// - `version` may be the string `"1"` or the number `1`.
+/// - `${VAR}` looks in the root `env.vars` first, then the supervisor's environment; a root
+///   var may use the root vars defined before it. Env files never feed `${VAR}`.
+/// - A key with an empty value (`skip:`) counts as absent, except `command:` (empty).
+/// - YAML merge keys (`<<: *defaults`) are applied before validation.
+/// - `logs` at the top level sets the default for every service; a service's `logs` keys
+///   override it one by one.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    let shown = path.display().to_string();
+    let unreadable =
+        |e: io::Error| Error::Config(vec![format!("{shown}: cannot read config: {e}")]);
+    let text = read_capped(path).map_err(unreadable)?;
+    let absolute = path.canonicalize().map_err(unreadable)?;
+    // A canonical path of a readable file always has a parent; `/` is only a fallback.
+    let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
+
+    let mut root: Value = match serde_yaml::from_str(&text) {
+        Ok(root) => root,
+        Err(e) => return Err(Error::Config(vec![yaml_error(&shown, &e)])),
+    };
+    if let Err(e) = root.apply_merge() {
+        return Err(Error::Config(vec![yaml_error(&shown, &e)]));
+    }
+
+    let (services, mut problems) = build::build(&root, &dir);
+    problems.extend(unsupported(&root));
+    if problems.is_empty() {
+        return Ok(Config {
+            path: absolute,
+            services,
+        });
+    }
+    let locator = Locator::new(&text);
+    let mut located: Vec<((usize, usize), Problem)> = problems
+        .into_iter()
+        .map(|p| (locator.locate(&p.path), p))
+        .collect();
+    located.sort_by_key(|(pos, _)| *pos);
+    let lines = located
+        .into_iter()
+        .map(|((line, col), p)| match p.path.is_empty() {
+            true => format!("{shown}:{line}:{col}: {}", p.message),
+            false => format!(
+                "{shown}:{line}:{col}: {}: {}",
+                display_path(&p.path),
+                p.message
+            ),
+        })
+        .collect();
+    Err(Error::Config(lines))
+}
+
+fn read_capped(path: &Path) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(MAX_CONFIG_SIZE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_SIZE {
+        let why = format!("larger than {} MiB", MAX_CONFIG_SIZE >> 20);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not valid UTF-8"))
+}
+
+/// `path:line:col: invalid YAML: <what>`, without the library's own "at line N column M".
+fn yaml_error(shown: &str, e: &serde_yaml::Error) -> String {
+    let mut message = e.to_string();
+    let (line, col) = match e.location() {
+        Some(loc) => {
+            let own = format!(" at line {} column {}", loc.line(), loc.column());
+            if let Some(at) = message.find(&own) {
+                message.replace_range(at..at + own.len(), "");
+            }
+            (loc.line(), loc.column())
+        }
+        None => (1, 1),
+    };
+    format!("{shown}:{line}:{col}: invalid YAML: {message}")
+}
+
+/// One `not supported yet` problem per use of an [`UNSUPPORTED`] key.
+fn unsupported(root: &Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let not_yet = |path: Vec<Seg>| Problem {
+        path,
+        message: "not supported yet".to_string(),
+    };
+    for key in UNSUPPORTED {
+        if build::TOP_KEYS.contains(key) && root.get(key).is_some_and(|v| !v.is_null()) {
+            problems.push(not_yet(vec![Seg::Key(key.to_string())]));
+        }
+    }
+    let Some(Value::Mapping(services)) = root.get("services") else {
+        return problems;
+    };
+    for (name, service) in services {
+        let Some(name) = build::scalar_text(name) else {
+            continue;
+        };
+        for key in UNSUPPORTED {
+            if service.get(key).is_some_and(|v| !v.is_null()) {
+                let path = vec![
+                    Seg::Key("services".into()),
+                    Seg::Key(name.clone()),
+                    Seg::Key(key.to_string()),
+                ];
+                problems.push(not_yet(path));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+//! The validated configuration: every default applied, every path absolute, every
+//! duration parsed. Produced by `config::load`; nothing downstream re-validates.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Absolute path of the config file.
+    pub path: PathBuf,
+    /// Services in the order they appear in the file.
+    pub services: Vec<Service>,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub command: String,
+    /// Absolute, `${VAR}`-expanded.
+    pub working_dir: PathBuf,
+    /// Layers applied in order on top of the supervisor's own environment:
+    /// root file, root vars, service file, service vars. Files are re-read at every spawn.
+    pub env: Vec<EnvSource>,
+    pub restart_policy: RestartPolicy,
+    pub backoff: Duration,
+    pub backoff_max: Option<Duration>,
+    pub max_restarts: Option<u32>,
+    pub depends_on: Vec<String>,
+    pub skip: Option<String>,
+    /// A libc signal number (`stop_signal: "TERM"` / `"SIGTERM"` / `"15"`).
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub health_check: Option<HealthCheck>,
+    pub hooks: Hooks,
+    pub cron: Option<CronSpec>,
+    pub logs: LogLimits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvSource {
+    /// Absolute path of a KEY=VALUE file.
+    File(PathBuf),
+    /// Expanded values, in file order.
+    Vars(Vec<(String, String)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Run with `sh -c` in the service's working dir and env; exit 0 = healthy.
+    Command(String),
+    /// Plain `http://` URL; a 2xx answer = healthy.
+    Url(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    pub on_start: HookPair,
+    pub on_stop: HookPair,
+    pub on_restart: HookPair,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HookPair {
+    pub success: Option<Hook>,
+    pub error: Option<Hook>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub command: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CronSpec {
+    /// The expression as written in the config.
+    pub expression: String,
+    /// Parsed schedule (5-field expressions get a leading `0` seconds field).
+    pub schedule: cron::Schedule,
+    pub timezone: Timezone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timezone {
+    Local,
+    Utc,
+    /// An IANA name that exists under the system zoneinfo directory.
+    Named(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            max_size: 50 * 1000 * 1000,
+            max_files: 5,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Control-socket protocol: one JSON request per line from the client, one JSON reply per
+//! line from the supervisor. Shared by both sides so they cannot drift.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Largest request line the supervisor accepts.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Status of every service, or of one.
+    Status { service: Option<String> },
+    /// Start one service that is not running.
+    Start { service: String },
+    /// Stop one service, or (None) everything and shut the supervisor down.
+    Stop { service: Option<String> },
+    /// Restart one service, or (None) reload the config and restart everything.
+    Restart {
+        service: Option<String>,
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusReport>,
+}
+
+impl Response {
+    pub fn ok(message: impl Into<String>) -> Self {
+        Response {
+            ok: true,
+            message: Some(message.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Response {
+            ok: false,
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Supervisor pid, or None when read from state.json with no supervisor.
+    pub supervisor_pid: Option<i32>,
+    pub config: Option<PathBuf>,
+    pub services: Vec<ServiceStatus>,
+}
+
+/// Lifecycle state names exactly as SPEC §6 lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Pending,
+    Waiting,
+    Running,
+    Stopping,
+    Exited,
+    Failed,
+    Backoff,
+    Stopped,
+    Skipped,
+    Idle,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Waiting => "waiting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Exited => "exited",
+            State::Failed => "failed",
+            State::Backoff => "backoff",
+            State::Stopped => "stopped",
+            State::Skipped => "skipped",
+            State::Idle => "idle",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// "service" or "cron".
+    pub kind: String,
+    pub status: State,
+    pub pid: Option<i32>,
+    /// RFC 3339, UTC, of the current (or last) instance's start.
+    pub started_at: Option<String>,
+    pub uptime_s: Option<u64>,
+    pub restart_count: u32,
+    pub max_restarts: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Whether the service has reached "up" (ran 1 s, or passed its health check).
+    #[serde(default)]
+    pub up: bool,
+    /// Milliseconds until an automatic restart (status `backoff`).
+    pub restart_in_ms: Option<u64>,
+    /// Dependency this service waits for (status `waiting`).
+    pub waiting_for: Option<String>,
+    /// Why it is failed/waiting/stopped, e.g. "dependency db failed", "gave up after 5 restarts".
+    pub reason: Option<String>,
+    /// Figures from /proc over the whole process group, only while running.
+    pub rss_bytes: Option<u64>,
+    pub cpu_s: Option<f64>,
+    pub tasks: Option<u32>,
+    #[serde(default)]
+    pub processes: Vec<ProcessInfo>,
+    pub cron: Option<CronStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub ppid: i32,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronStatus {
+    pub expression: String,
+    pub timezone: String,
+    pub next_run: Option<String>,
+    pub history: Vec<CronRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronRun {
+    pub started_at: String,
+    pub duration_ms: Option<u64>,
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}

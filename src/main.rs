@@ -1,0 +1,76 @@
+//! `sysg`: a small process supervisor. Parses the command line, runs one command, prints
+//! at most one error, and exits with the code the error maps to.
+
+mod cli;
+mod client;
+mod commands;
+mod config;
+mod error;
+mod ipc;
+mod logger;
+mod paths;
+mod procfs;
+mod state;
+mod supervisor;
+mod sys;
+
+use cli::Command;
+use error::{Error, Result};
+
+fn run() -> Result<i32> {
+    let cli = cli::parse(std::env::args_os().skip(1))?;
+    let level = cli.log_level.unwrap_or(logger::Level::Info);
+    logger::set_level(level);
+    match cli.command {
+        Command::Version => {
+            println!("sysg {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Help { topic: None } => {
+            print!("{}", cli::main_help());
+            Ok(0)
+        }
+        Command::Help { topic: Some(t) } => match cli::command_help(&t) {
+            Some(h) => {
+                println!("{h}");
+                Ok(0)
+            }
+            None => Err(Error::Usage(format!("no help for unknown command '{t}'"))),
+        },
+        Command::Start {
+            config,
+            daemonize,
+            service,
+        } => commands::start::start(config.as_deref(), daemonize, service.as_deref(), level),
+        Command::Restart {
+            config,
+            daemonize,
+            service,
+        } => commands::start::restart(config.as_deref(), daemonize, service.as_deref(), level),
+        Command::Supervise { config } => commands::start::supervise(config),
+        Command::Stop { service } => commands::manage::stop(service.as_deref()),
+        Command::Status { service, json } => commands::status::status(service.as_deref(), json),
+        Command::Logs {
+            service,
+            lines,
+            follow,
+            kind,
+        } => commands::manage::logs(service.as_deref(), lines, follow, kind),
+        Command::Validate { config } => commands::manage::validate(config.as_deref()),
+        Command::Purge => commands::manage::purge(),
+    }
+}
+
+fn main() {
+    let code = match run() {
+        Ok(code) => code,
+        Err(e) => {
+            match &e {
+                Error::Config(_) => eprintln!("{e}"),
+                _ => eprintln!("sysg: {e}"),
+            }
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

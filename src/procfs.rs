@@ -1,0 +1,388 @@
+//! Read-only helpers over `/proc`: what a process is, which group it belongs to, what it
+//! costs. Every call reads the files afresh (no caching, no background sampling), so a
+//! process can vanish between two calls: everything returns `Option` or skips it.
+
+use crate::ipc::ProcessInfo;
+use std::collections::{HashMap, HashSet};
+use std::fs;
+
+/// Longest command line kept for display; the rest is replaced by `...`.
+const CMDLINE_MAX_CHARS: usize = 200;
+
+/// The fields of `/proc/<pid>/stat` that sysg uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: i32,
+    /// Executable name as the kernel keeps it (at most 15 bytes), shown for zombies and
+    /// kernel threads, which have no command line.
+    pub comm: String,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub state: char,
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
+    pub num_threads: u32,
+    pub start_ticks: u64,
+    pub rss_pages: u64,
+}
+
+/// Figures summed over a set of processes, for `status`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupSnapshot {
+    pub rss_bytes: u64,
+    pub cpu_s: f64,
+    pub tasks: u32,
+    /// Parents before children, depth-first, siblings by pid.
+    pub processes: Vec<ProcessInfo>,
+}
+
+pub fn stat(pid: i32) -> Option<ProcStat> {
+    if pid <= 0 {
+        return None;
+    }
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Parses one `/proc/<pid>/stat` line. `comm` may hold spaces and `)` (a process can name
+/// itself anything), so the fields after it start at the *last* `)`.
+pub fn parse_stat(text: &str) -> Option<ProcStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    if close < open {
+        return None;
+    }
+    let pid = text[..open].trim().parse().ok()?;
+    let comm = text[open + 1..close].to_string();
+    // Field 3 (state) is index 0 here; field k is index k - 3.
+    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    let field = |k: usize| rest.get(k - 3).copied();
+    let num = |k: usize| field(k).and_then(|s| s.parse::<u64>().ok());
+    let int = |k: usize| field(k).and_then(|s| s.parse::<i32>().ok());
+    Some(ProcStat {
+        pid,
+        comm,
+        state: field(3)?.chars().next()?,
+        ppid: int(4)?,
+        pgid: int(5)?,
+        utime_ticks: num(14)?,
+        stime_ticks: num(15)?,
+        num_threads: num(20)?.try_into().ok()?,
+        start_ticks: num(22)?,
+        // rss is signed in the kernel's format; a negative value would be a kernel bug.
+        rss_pages: field(24)?.parse::<i64>().ok()?.max(0) as u64,
+    })
+}
+
+/// Start time in clock ticks after boot (stat field 22). Together with the pid it
+/// identifies a process: a reused pid has a later start time.
+pub fn start_time_ticks(pid: i32) -> Option<u64> {
+    stat(pid).map(|s| s.start_ticks)
+}
+
+/// The command line with its NUL separators turned into spaces, at most ~200 chars.
+/// None for kernel threads and zombies (empty cmdline) and for processes that are gone.
+pub fn cmdline(pid: i32) -> Option<String> {
+    if pid <= 0 {
+        return None;
+    }
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let joined: String = String::from_utf8_lossy(&raw).replace('\0', " ");
+    let trimmed = joined.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    if trimmed.chars().count() > CMDLINE_MAX_CHARS {
+        let cut: String = trimmed.chars().take(CMDLINE_MAX_CHARS - 3).collect();
+        return Some(format!("{cut}..."));
+    }
+    Some(trimmed.to_string())
+}
+
+/// Whether the process's initial environment holds exactly `KEY=value`. Unreadable
+/// environments (other users' processes, vanished pids) count as "no".
+pub fn environ_has(pid: i32, key: &str, value: &str) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let wanted = format!("{key}={value}");
+    raw.split(|b| *b == 0)
+        .any(|entry| entry == wanted.as_bytes())
+}
+
+/// Every pid currently listed in `/proc`, in directory order.
+pub fn all_pids() -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid > 0)
+        .collect()
+}
+
+/// Every live process whose process group is `pgid`, sorted by pid.
+pub fn group_members(pgid: i32) -> Vec<ProcStat> {
+    by_group(&[pgid]).remove(&pgid).unwrap_or_default()
+}
+
+/// Members of several process groups with one pass over `/proc` (status for 100 services
+/// must not read `/proc` 100 times). Each list is sorted by pid; groups with no live
+/// member are absent.
+pub fn by_group(pgids: &[i32]) -> HashMap<i32, Vec<ProcStat>> {
+    let wanted: HashSet<i32> = pgids.iter().copied().filter(|p| *p > 0).collect();
+    let mut groups: HashMap<i32, Vec<ProcStat>> = HashMap::new();
+    if wanted.is_empty() {
+        return groups;
+    }
+    for pid in all_pids() {
+        if let Some(st) = stat(pid) {
+            if wanted.contains(&st.pgid) {
+                groups.entry(st.pgid).or_default().push(st);
+            }
+        }
+    }
+    for members in groups.values_mut() {
+        members.sort_by_key(|s| s.pid);
+    }
+    groups
+}
+
+/// Every process (except this one) carrying `SYSG_SERVICE=<service>`, sorted by pid:
+/// the service's descendants wherever they went (double fork, `setsid`).
+pub fn marked_processes(service: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut pids: Vec<i32> = all_pids()
+        .into_iter()
+        .filter(|pid| *pid != me && environ_has(*pid, "SYSG_SERVICE", service))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Memory, CPU time and threads summed over `pids` (those still alive), and the processes
+/// as a tree.
+pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
+    let mut seen = HashSet::new();
+    let stats: Vec<ProcStat> = pids
+        .iter()
+        .filter(|pid| seen.insert(**pid))
+        .filter_map(|pid| stat(*pid))
+        .collect();
+    let page = crate::sys::page_size();
+    let ticks = crate::sys::clock_ticks().max(1) as f64;
+    let mut snap = GroupSnapshot::default();
+    for st in &stats {
+        snap.rss_bytes = snap
+            .rss_bytes
+            .saturating_add(st.rss_pages.saturating_mul(page));
+        snap.cpu_s += (st.utime_ticks + st.stime_ticks) as f64 / ticks;
+        snap.tasks = snap.tasks.saturating_add(st.num_threads);
+    }
+    let infos: Vec<ProcessInfo> = stats
+        .iter()
+        .map(|st| ProcessInfo {
+            pid: st.pid,
+            ppid: st.ppid,
+            command: cmdline(st.pid).unwrap_or_else(|| format!("[{}]", st.comm)),
+        })
+        .collect();
+    snap.processes = tree_order(infos);
+    snap
+}
+
+/// Orders processes parents-first, depth-first, siblings by pid. A process whose parent
+/// is not in the set is a root.
+pub fn tree_order(mut procs: Vec<ProcessInfo>) -> Vec<ProcessInfo> {
+    procs.sort_by_key(|p| p.pid);
+    let present: HashSet<i32> = procs.iter().map(|p| p.pid).collect();
+    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, p) in procs.iter().enumerate() {
+        if p.ppid != p.pid && present.contains(&p.ppid) {
+            children.entry(p.ppid).or_default().push(i);
+        } else {
+            roots.push(i);
+        }
+    }
+    let mut order = Vec::with_capacity(procs.len());
+    let mut visited = vec![false; procs.len()];
+    // Explicit stack, children pushed in reverse so the lowest pid comes out first.
+    let mut stack: Vec<usize> = roots.into_iter().rev().collect();
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut visited[i], true) {
+            continue;
+        }
+        order.push(i);
+        if let Some(kids) = children.get(&procs[i].pid) {
+            stack.extend(kids.iter().rev());
+        }
+    }
+    // Pids read at different instants can form a parent loop (pid reuse); keep them too.
+    order.extend((0..procs.len()).filter(|i| !visited[*i]));
+    let mut slots: Vec<Option<ProcessInfo>> = procs.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Boot time as Unix seconds (`btime` in `/proc/stat`).
+pub fn boot_time_secs() -> Option<u64> {
+    let text = fs::read_to_string("/proc/stat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// When the process started, as Unix seconds with sub-second precision (tick-granular).
+pub fn process_start_unix(pid: i32) -> Option<f64> {
+    let ticks = start_time_ticks(pid)?;
+    let btime = boot_time_secs()?;
+    Some(btime as f64 + ticks as f64 / crate::sys::clock_ticks().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command};
+
+    struct Reaped(Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn sleeper(marker: &str) -> Reaped {
+        let child = Command::new("sleep")
+            .arg("30")
+            .env("SYSG_SERVICE", marker)
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        // exec may not have happened yet: wait until the cmdline is sleep's.
+        for _ in 0..200 {
+            if cmdline(pid).is_some_and(|c| c.starts_with("sleep")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Reaped(child)
+    }
+
+    fn me() -> i32 {
+        std::process::id() as i32
+    }
+
+    #[test]
+    fn parse_stat_splits_at_the_last_paren() {
+        let line = "1234 ((a) b)) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 \
+                    5 0 98765 12345678 321 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1\n";
+        let st = parse_stat(line).expect("parses");
+        assert_eq!(st.pid, 1234);
+        assert_eq!(st.comm, "(a) b)");
+        assert_eq!(st.state, 'S');
+        assert_eq!(st.ppid, 1);
+        assert_eq!(st.pgid, 1234);
+        assert_eq!(st.utime_ticks, 7);
+        assert_eq!(st.stime_ticks, 3);
+        assert_eq!(st.num_threads, 5);
+        assert_eq!(st.start_ticks, 98765);
+        assert_eq!(st.rss_pages, 321);
+    }
+
+    #[test]
+    fn parse_stat_rejects_garbage() {
+        assert_eq!(parse_stat(""), None);
+        assert_eq!(parse_stat("12 (x) S 1 2"), None);
+        assert_eq!(parse_stat("12 x) S (1 2"), None);
+    }
+
+    #[test]
+    fn stat_of_self_matches_this_process() {
+        let st = stat(me()).expect("own stat");
+        assert_eq!(st.pid, me());
+        assert!(st.num_threads >= 1);
+        assert!(st.rss_pages > 0);
+        assert!(matches!(st.state, 'R' | 'S' | 'D'));
+        assert_eq!(start_time_ticks(me()), Some(st.start_ticks));
+        assert!(stat(0).is_none() && stat(-5).is_none());
+    }
+
+    #[test]
+    fn cmdline_of_self_and_children() {
+        let own = cmdline(me()).expect("own cmdline");
+        assert!(!own.contains('\0'));
+        assert!(own.chars().count() <= CMDLINE_MAX_CHARS);
+        let child = sleeper("procfs-cmdline-test");
+        assert_eq!(cmdline(child.0.id() as i32).as_deref(), Some("sleep 30"));
+        assert_eq!(cmdline(i32::MAX), None);
+    }
+
+    #[test]
+    fn child_is_found_by_group_marker_and_parent() {
+        let marker = format!("procfs-test-{}", me());
+        let child = sleeper(&marker);
+        let pid = child.0.id() as i32;
+        let st = stat(pid).expect("child stat");
+        assert_eq!(st.ppid, me());
+        assert_eq!(st.pgid, pid);
+        assert!(environ_has(pid, "SYSG_SERVICE", &marker));
+        assert!(!environ_has(pid, "SYSG_SERVICE", "other"));
+        assert!(!environ_has(pid, "SYSG_SERVIC", &marker));
+        assert!(all_pids().contains(&pid));
+        let members = group_members(pid);
+        assert_eq!(members.iter().map(|m| m.pid).collect::<Vec<_>>(), vec![pid]);
+        assert_eq!(marked_processes(&marker), vec![pid]);
+        assert!(group_members(i32::MAX).is_empty());
+    }
+
+    #[test]
+    fn snapshot_sums_and_orders_parent_first() {
+        let child = sleeper("procfs-snapshot-test");
+        let pid = child.0.id() as i32;
+        let snap = snapshot(&[pid, me(), pid, i32::MAX]);
+        assert_eq!(snap.processes.len(), 2);
+        assert_eq!(snap.processes[0].pid, me());
+        assert_eq!(snap.processes[1].pid, pid);
+        assert_eq!(snap.processes[1].ppid, me());
+        assert_eq!(snap.processes[1].command, "sleep 30");
+        assert!(snap.tasks >= 2);
+        assert!(snap.rss_bytes >= 2 * crate::sys::page_size());
+        assert!(snap.cpu_s >= 0.0);
+    }
+
+    #[test]
+    fn tree_order_is_depth_first_with_siblings_by_pid() {
+        let p = |pid, ppid| ProcessInfo {
+            pid,
+            ppid,
+            command: String::new(),
+        };
+        let order: Vec<i32> = tree_order(vec![p(30, 10), p(20, 10), p(10, 1), p(25, 20), p(40, 1)])
+            .iter()
+            .map(|x| x.pid)
+            .collect();
+        assert_eq!(order, vec![10, 20, 25, 30, 40]);
+        let looped: Vec<i32> = tree_order(vec![p(5, 6), p(6, 5)])
+            .iter()
+            .map(|x| x.pid)
+            .collect();
+        assert_eq!(looped, vec![5, 6]);
+    }
+
+    #[test]
+    fn start_time_is_after_boot_and_not_in_the_future() {
+        let boot = boot_time_secs().expect("btime");
+        let start = process_start_unix(me()).expect("start");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs_f64();
+        assert!(start >= boot as f64);
+        assert!(start <= now + 1.0, "start {start} now {now}");
+    }
+}

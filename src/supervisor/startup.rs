@@ -1,0 +1,219 @@
+//! Becoming the supervisor: take the sysg.pid lock, clear what a crashed predecessor left
+//! (stale files, and its service processes: never two copies of a service), then set up
+//! the signal pipe, subreaping and the control socket.
+
+use super::{Signals, Supervisor, Unit, MARKER_STATE_DIR};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::logger::{info, warning};
+use crate::paths::Paths;
+use crate::state::{PidFile, StateFile};
+use crate::sys;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long recovery waits for a dead supervisor's services to go after SIGTERM.
+const RECOVERY_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<Supervisor> {
+    crate::state::ensure_dir(paths)?;
+    crate::logger::open(paths.supervisor_log(), foreground);
+    let pid_lock = take_pid_file(paths)?;
+    info!("systemg supervisor starting (pid {})", sys::getpid());
+    info!("loading configuration from {}", config.path.display());
+    if paths.socket().exists() {
+        let _ = std::fs::remove_file(paths.socket());
+        info!("Removed stale control.sock");
+    }
+    let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+    stop_leftovers(paths, &names);
+
+    if let Err(e) = sys::set_child_subreaper() {
+        warning!("cannot become child subreaper ({e}); escaped processes will not be adopted");
+    }
+    let signals = install_signals()?;
+    let listener = bind_socket(paths)?;
+    crate::state::write_atomic(
+        &paths.config_hint(),
+        format!("{}\n", config.path.display()).as_bytes(),
+    )
+    .map_err(|e| Error::io_path("cannot write", &paths.config_hint(), e))?;
+    info!(
+        "systemg supervisor listening on {}",
+        paths.socket().display()
+    );
+
+    let units = config.services.iter().cloned().map(Unit::new).collect();
+    let pid1 = sys::getpid() == 1;
+    Ok(Supervisor {
+        paths: paths.clone(),
+        output: super::Output::new(paths.clone(), foreground),
+        config,
+        units,
+        timers: Default::default(),
+        pipes: Vec::new(),
+        clients: Vec::new(),
+        listener,
+        signals,
+        next_client: 0,
+        next_generation: 0,
+        waiters: Vec::new(),
+        shutting_down: false,
+        reload: None,
+        first_failure: None,
+        foreground,
+        pid1,
+        state_dirty: true,
+        pids_dirty: true,
+        _pid_lock: pid_lock,
+    })
+}
+
+/// Opens sysg.pid and holds an exclusive flock on it for the supervisor's lifetime. A
+/// file whose lock nobody holds is stale: its owner died without cleaning up.
+fn take_pid_file(paths: &Paths) -> Result<File> {
+    let path = paths.pid_file();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io_path("cannot open", &path, e))?;
+    let mut old = String::new();
+    let _ = file.read_to_string(&mut old);
+    if !sys::try_lock_exclusive(&file).map_err(|e| Error::io_path("cannot lock", &path, e))? {
+        let pid = old.trim();
+        return Err(Error::msg(format!(
+            "Supervisor already running (pid {}); use 'sysg stop' first or 'sysg restart'",
+            if pid.is_empty() { "unknown" } else { pid }
+        )));
+    }
+    if let Ok(pid) = old.trim().parse::<i32>() {
+        info!("Removed stale sysg.pid (pid {pid} is not a running supervisor)");
+    }
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .map_err(|e| Error::io_path("cannot write", &path, e))?;
+    writeln!(file, "{}", sys::getpid()).map_err(|e| Error::io_path("cannot write", &path, e))?;
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    Ok(file)
+}
+
+/// Stops service processes that a crashed supervisor left running. A recorded pid is
+/// only signalled when its kernel start time still matches the record, so a reused pid
+/// is never hit; escaped descendants are found by their markers.
+pub fn stop_leftovers(paths: &Paths, also: &[String]) {
+    let pids = PidFile::read(paths);
+    let state = StateFile::read(paths).unwrap_or_default();
+    let dir = paths.dir.to_string_lossy().into_owned();
+    let mut names: Vec<String> = pids.services.keys().cloned().collect();
+    names.extend(state.services.keys().cloned());
+    names.extend(also.iter().cloned());
+    names.sort();
+    names.dedup();
+
+    let mut targets: Vec<(String, i32)> = Vec::new();
+    for name in &names {
+        if let (Some(&pid), Some(rec)) = (pids.services.get(name), state.services.get(name)) {
+            let same = rec.start_ticks.is_some()
+                && crate::procfs::start_time_ticks(pid) == rec.start_ticks;
+            if same {
+                targets.push((name.clone(), pid));
+                if let Some(pgid) = rec.pgid {
+                    for p in crate::procfs::group_members(pgid) {
+                        targets.push((name.clone(), p.pid));
+                    }
+                }
+            }
+        }
+        for pid in crate::procfs::marked_processes(name) {
+            if crate::procfs::environ_has(pid, MARKER_STATE_DIR, &dir) {
+                targets.push((name.clone(), pid));
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() {
+        return;
+    }
+    let msg = format!(
+        "stopping {} leftover process(es) of a previous supervisor: {}",
+        targets.len(),
+        targets
+            .iter()
+            .map(|(n, p)| format!("{n}[{p}]"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    warning!("{msg}");
+    for (_, pid) in &targets {
+        let _ = sys::kill(*pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + RECOVERY_GRACE;
+    let alive = |pid: i32| crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z');
+    while Instant::now() < deadline && targets.iter().any(|(_, p)| alive(*p)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (name, pid) in &targets {
+        if alive(*pid) {
+            warning!("{name}: leftover pid {pid} ignored SIGTERM; sending SIGKILL");
+            let _ = sys::kill(*pid, libc::SIGKILL);
+        }
+    }
+}
+
+fn install_signals() -> Result<Signals> {
+    let (read, write) = sys::pipe().map_err(|e| Error::io("cannot create signal pipe", e))?;
+    let read = File::from(read);
+    let write = File::from(write);
+    sys::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&read))
+        .map_err(|e| Error::io("signal pipe", e))?;
+    sys::set_nonblocking(std::os::fd::AsRawFd::as_raw_fd(&write))
+        .map_err(|e| Error::io("signal pipe", e))?;
+    let term = Arc::new(AtomicBool::new(false));
+    let int = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    let reg = |sig: i32, flag: Option<&Arc<AtomicBool>>| -> Result<()> {
+        if let Some(flag) = flag {
+            signal_hook::flag::register(sig, Arc::clone(flag))
+                .map_err(|e| Error::io("cannot install signal handler", e))?;
+        }
+        let w = write.try_clone().map_err(|e| Error::io("signal pipe", e))?;
+        signal_hook::low_level::pipe::register(sig, w)
+            .map_err(|e| Error::io("cannot install signal handler", e))?;
+        Ok(())
+    };
+    reg(libc::SIGCHLD, None)?;
+    reg(libc::SIGTERM, Some(&term))?;
+    reg(libc::SIGINT, Some(&int))?;
+    reg(libc::SIGHUP, Some(&hup))?;
+    Ok(Signals {
+        pipe: read,
+        term,
+        int,
+        hup,
+    })
+}
+
+fn bind_socket(paths: &Paths) -> Result<UnixListener> {
+    let path = paths.socket();
+    let _ = std::fs::remove_file(&path);
+    // The socket must never exist with a looser mode, not even for an instant.
+    let old = sys::umask(0o177);
+    let bound = UnixListener::bind(&path);
+    sys::umask(old);
+    let listener = bound.map_err(|e| Error::io_path("cannot bind", &path, e))?;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io_path("cannot configure", &path, e))?;
+    Ok(listener)
+}

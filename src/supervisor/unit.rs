@@ -1,0 +1,197 @@
+//! One configured service as the loop sees it: its config, where it is in its life, and
+//! its live instance if any. Owned and mutated by the loop only.
+
+use super::policy::ExitStatus;
+use crate::config::Service;
+use crate::ipc::{ServiceStatus, State};
+use crate::state::ServiceRecord;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Why the supervisor is stopping an instance; decides what happens once it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopIntent {
+    /// `sysg stop -s`: stay stopped until started again.
+    Stop,
+    /// `sysg restart -s`: start again once stopped.
+    Restart,
+    /// Supervisor shutdown or full reload.
+    Shutdown,
+}
+
+/// A live process of the service (or its `skip` probe).
+#[derive(Debug)]
+pub struct Run {
+    pub pid: i32,
+    /// Equal to `pid`: every instance leads its own group.
+    pub pgid: i32,
+    pub started: Instant,
+    pub started_wall: SystemTime,
+    pub start_ticks: Option<u64>,
+    /// The leader has been reaped; stragglers in the group may remain.
+    pub reaped: Option<ExitStatus>,
+    pub stop: Option<StopIntent>,
+    /// SIGKILL already sent to the group.
+    pub killed: bool,
+}
+
+impl Run {
+    pub fn new(pid: i32) -> Run {
+        Run {
+            pid,
+            pgid: pid,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            start_ticks: crate::procfs::start_time_ticks(pid),
+            reaped: None,
+            stop: None,
+            killed: false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Unit {
+    pub cfg: Service,
+    pub state: State,
+    pub run: Option<Run>,
+    /// A running `skip:` probe.
+    pub probe: Option<Run>,
+    /// The instance passed the "up" rule (1 s alive).
+    pub up: bool,
+    /// Exited 0 (a one-shot): satisfies dependents like `up`.
+    pub completed: bool,
+    /// Automatic restarts in a row, for `max_restarts`.
+    pub consecutive: u32,
+    /// Automatic restarts since the service was (re)started by hand or at boot.
+    pub restart_count: u32,
+    pub last_exit: Option<ExitStatus>,
+    pub last_started: Option<SystemTime>,
+    pub reason: Option<String>,
+    pub waiting_for: Option<String>,
+    pub restart_at: Option<Instant>,
+    /// Bumped at every spawn and state change that invalidates armed timers.
+    pub generation: u64,
+}
+
+impl Unit {
+    pub fn new(cfg: Service) -> Unit {
+        Unit {
+            cfg,
+            state: State::Pending,
+            run: None,
+            probe: None,
+            up: false,
+            completed: false,
+            consecutive: 0,
+            restart_count: 0,
+            last_exit: None,
+            last_started: None,
+            reason: None,
+            waiting_for: None,
+            restart_at: None,
+            generation: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Satisfies dependents: up, finished its work, or skipped.
+    pub fn satisfies_dependents(&self) -> bool {
+        (self.state == State::Running && self.up) || self.completed || self.state == State::Skipped
+    }
+
+    /// Can never satisfy dependents without someone starting it again by hand.
+    pub fn blocks_dependents(&self) -> bool {
+        matches!(self.state, State::Failed | State::Stopped)
+            || (self.state == State::Exited && !self.completed)
+    }
+
+    /// Has a process (or probe) the loop still has to see die.
+    pub fn has_processes(&self) -> bool {
+        self.run.is_some() || self.probe.is_some()
+    }
+
+    /// Can run again without a request: something is scheduled or alive.
+    pub fn is_active(&self) -> bool {
+        self.has_processes()
+            || matches!(self.state, State::Pending | State::Waiting | State::Backoff)
+    }
+
+    pub fn record(&self) -> ServiceRecord {
+        let run = self.run.as_ref().filter(|r| r.reaped.is_none());
+        ServiceRecord {
+            status: self.state,
+            pid: run.map(|r| r.pid),
+            started_at: self.last_started.map(rfc3339),
+            restart_count: self.restart_count,
+            exit_code: match self.last_exit {
+                Some(ExitStatus::Code(c)) => Some(c),
+                _ => None,
+            },
+            signal: match self.last_exit {
+                Some(ExitStatus::Signal(s)) => Some(s),
+                _ => None,
+            },
+            pgid: run.map(|r| r.pgid),
+            start_ticks: run.and_then(|r| r.start_ticks),
+            reason: self.reason.clone(),
+            cron: None,
+        }
+    }
+
+    /// The status a client sees; /proc figures are read here, only on request.
+    pub fn status(&self, now: Instant) -> ServiceStatus {
+        let rec = self.record();
+        let run = self.run.as_ref().filter(|r| r.reaped.is_none());
+        let mut st = ServiceStatus {
+            name: self.cfg.name.clone(),
+            kind: if self.cfg.cron.is_some() {
+                "cron"
+            } else {
+                "service"
+            }
+            .to_string(),
+            status: self.state,
+            pid: rec.pid,
+            started_at: rec.started_at,
+            uptime_s: run.map(|r| now.duration_since(r.started).as_secs()),
+            restart_count: self.restart_count,
+            max_restarts: self.cfg.max_restarts,
+            exit_code: rec.exit_code,
+            signal: rec.signal,
+            up: self.up,
+            restart_in_ms: self
+                .restart_at
+                .filter(|_| self.state == State::Backoff)
+                .map(|at| at.saturating_duration_since(now).as_millis() as u64),
+            waiting_for: self.waiting_for.clone(),
+            reason: self.reason.clone(),
+            rss_bytes: None,
+            cpu_s: None,
+            tasks: None,
+            processes: Vec::new(),
+            cron: None,
+        };
+        if let Some(run) = run {
+            let members: Vec<i32> = crate::procfs::group_members(run.pgid)
+                .iter()
+                .map(|p| p.pid)
+                .collect();
+            let snap = crate::procfs::snapshot(&members);
+            st.rss_bytes = Some(snap.rss_bytes);
+            st.cpu_s = Some(snap.cpu_s);
+            st.tasks = Some(snap.tasks);
+            st.processes = snap.processes;
+        }
+        st
+    }
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long a process must stay alive to count as up (SPEC §3).
+pub const UP_AFTER: Duration = Duration::from_secs(1);

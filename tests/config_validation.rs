@@ -1,0 +1,351 @@
+//! `sysg validate` (SPEC §2): every error at once, as `path:line:col: key.path: message`,
+//! exit 2; a valid config prints `OK: N services (M cron)`.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn validate(w: &Sysg, yaml: &str) -> (std::path::PathBuf, Output) {
+    let cfg = w.write_config(yaml);
+    let out = w.run(&["validate", "-c", cfg.to_str().unwrap()]);
+    (cfg, out)
+}
+
+/// The error line about `key` (`...:LINE:COL: key: message`), checking its shape.
+fn error_line<'a>(out: &'a Output, cfg: &Path, key: &str) -> &'a str {
+    let needle = format!(": {key}: ");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("no error line for {key}\n{out}"));
+    let prefix = &line[..line.find(&needle).unwrap()];
+    let mut parts = prefix.rsplitn(3, ':');
+    let col = parts.next().unwrap();
+    let row = parts.next().unwrap_or("");
+    let file = parts.next().unwrap_or("");
+    assert!(
+        col.parse::<u32>().is_ok() && row.parse::<u32>().is_ok(),
+        "error line is not path:line:col: key: message: {line}"
+    );
+    let name = cfg.file_name().unwrap().to_str().unwrap();
+    assert!(file.ends_with(name), "error line does not name the config file: {line}");
+    line
+}
+
+#[test]
+fn valid_config_prints_ok_with_service_count() {
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        version: "1"
+        env:
+          vars: { LOG_LEVEL: info }
+        services:
+          db:
+            command: "sleep 1000"
+            restart_policy: "always"
+            backoff: "100ms"
+            stop_timeout: "1m30s"
+          api:
+            command: "sleep 1000"
+            depends_on: ["db"]
+            env:
+              vars: { PORT: "8000" }
+        "#,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "OK: 2 services (0 cron)", "{out}");
+}
+
+#[test]
+fn unknown_key_is_reported_with_the_valid_keys() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            restart_polcy: "always"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let line = error_line(&out, &cfg, "services.api.restart_polcy");
+    let line_no: Vec<&str> = line.split(':').collect();
+    assert!(line.contains(":4:"), "the unknown key is on line 4: {line} ({line_no:?})");
+    for valid in ["command", "restart_policy", "depends_on"] {
+        assert!(line.contains(valid) || out.stderr.contains(valid), "valid keys not listed ({valid})\n{out}");
+    }
+}
+
+#[test]
+fn dependency_cycle_is_printed() {
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        services:
+          a:
+            command: "sleep 1000"
+            depends_on: ["b"]
+          b:
+            command: "sleep 1000"
+            depends_on: ["a"]
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("a -> b -> a") || out.stderr.contains("b -> a -> b"),
+        "cycle not printed\n{out}"
+    );
+}
+
+#[test]
+fn bare_integer_duration_is_an_error() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            backoff: "5"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let line = error_line(&out, &cfg, "services.api.backoff");
+    assert!(line.contains("\"5\"") || line.contains("5"), "{line}");
+}
+
+#[test]
+fn unknown_duration_unit_is_an_error() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            stop_timeout: "5x"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let line = error_line(&out, &cfg, "services.api.stop_timeout");
+    assert!(line.contains("5x"), "{line}");
+}
+
+#[test]
+fn unset_variable_in_working_dir_is_named() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            working_dir: "${SYSG_ITEST_SURELY_UNSET_VAR}/app"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let line = error_line(&out, &cfg, "services.api.working_dir");
+    assert!(line.contains("SYSG_ITEST_SURELY_UNSET_VAR"), "{line}");
+    assert!(!out.stderr.contains("panicked"), "{out}");
+}
+
+#[test]
+fn variable_with_default_in_working_dir_is_fine() {
+    let w = Sysg::new();
+    std::fs::create_dir_all(w.proj.join("app")).unwrap();
+    let (_, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            working_dir: "${SYSG_ITEST_SURELY_UNSET_VAR:-app}"
+        "#,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "OK: 1 services (0 cron)", "{out}");
+}
+
+#[test]
+fn empty_command_is_an_error() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: ""
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    error_line(&out, &cfg, "services.api.command");
+}
+
+#[test]
+fn missing_command_is_an_error() {
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            restart_policy: "always"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("command"), "{out}");
+}
+
+#[test]
+fn unknown_depends_on_target_is_an_error() {
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            depends_on: ["nosuchservice"]
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("nosuchservice"))
+        .unwrap_or_else(|| panic!("unknown target not named\n{out}"));
+    assert!(line.contains("services.api.depends_on"), "{line}");
+}
+
+#[test]
+fn bad_restart_policy_is_an_error() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            restart_policy: "sometimes"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    error_line(&out, &cfg, "services.api.restart_policy");
+}
+
+#[test]
+fn wrong_version_is_an_error() {
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        version: "2"
+        services:
+          api:
+            command: "sleep 1000"
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("version"), "{out}");
+}
+
+#[test]
+fn several_errors_are_reported_at_once() {
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          a:
+            command: "sleep 1000"
+            backoff: "5"
+            bogus_key: 1
+          b:
+            command: ""
+            depends_on: ["ghost"]
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    error_line(&out, &cfg, "services.a.backoff");
+    error_line(&out, &cfg, "services.a.bogus_key");
+    error_line(&out, &cfg, "services.b.command");
+    assert!(out.stderr.contains("ghost"), "{out}");
+}
+
+#[test]
+fn yaml_syntax_error_is_reported_not_panicked() {
+    let w = Sysg::new();
+    let (_, out) = validate(&w, "services:\n  api:\n    command: \"sleep 1\n  :: [\n");
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains("panicked"), "{out}");
+    assert!(!out.stderr.trim().is_empty(), "{out}");
+}
+
+#[test]
+fn not_yet_supported_keys_are_refused() {
+    // cron, hooks, health_check and logs are part of the contract but not implemented yet:
+    // they must be refused clearly rather than silently ignored.
+    let w = Sysg::new();
+    let (_, out) = validate(
+        &w,
+        r#"
+        services:
+          job:
+            command: "echo hi"
+            cron:
+              expression: "*/10 * * * * *"
+          web:
+            command: "sleep 1000"
+            health_check:
+              command: "true"
+            hooks:
+              on_start:
+                success: { command: "true" }
+            logs: { max_size: "1MB", max_files: 2 }
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("not supported yet"), "{out}");
+    for key in ["cron", "health_check", "hooks", "logs"] {
+        assert!(out.stderr.contains(key), "{key} not named\n{out}");
+    }
+}
+
+#[test]
+fn start_refuses_an_invalid_config_with_exit_2() {
+    let w = Sysg::new();
+    let cfg = w.write_config(
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+            backoff: "5"
+        "#,
+    );
+    let out = w.run(&["start", "-d", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("services.api.backoff"), "{out}");
+    assert!(w.processes().is_empty(), "a supervisor or service was started");
+}
+
+#[test]
+fn validate_finds_sysg_yaml_in_the_current_dir() {
+    let w = Sysg::new();
+    w.write_config(
+        r#"
+        services:
+          api:
+            command: "sleep 1000"
+        "#,
+    );
+    let mut cmd = w.command(&["validate"]);
+    cmd.current_dir(&w.proj);
+    let out = run_with_limit(cmd, COMMAND_LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.stdout.trim(), "OK: 1 services (0 cron)", "{out}");
+}
