@@ -76,23 +76,6 @@ pub enum State {
     Idle,
 }
 
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Waiting => "waiting",
-            State::Running => "running",
-            State::Stopping => "stopping",
-            State::Exited => "exited",
-            State::Failed => "failed",
-            State::Backoff => "backoff",
-            State::Stopped => "stopped",
-            State::Skipped => "skipped",
-            State::Idle => "idle",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,

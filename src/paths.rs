@@ -26,6 +26,7 @@ impl Paths {
         Some(Paths { dir })
     }
 
+    #[cfg(test)]
     pub fn new(dir: impl Into<PathBuf>) -> Paths {
         Paths { dir: dir.into() }
     }

@@ -157,10 +157,6 @@ pub fn read_config_hint(paths: &Paths) -> Option<std::path::PathBuf> {
     (!p.is_empty()).then(|| std::path::PathBuf::from(p))
 }
 
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,8 @@ impl Kind {
 /// The last `n` lines of `path` (a last line without newline counts), read backwards from
 /// the end so a multi-GB log costs only what is shown. Errors, including a missing file,
 /// are returned for the caller to judge.
-pub fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
+#[cfg(test)]
+fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     tail_of(&file, len, n)

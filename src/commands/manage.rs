@@ -117,11 +117,7 @@ fn services_for_logs(paths: &crate::paths::Paths) -> Vec<(String, bool)> {
     }
     if let Some(state) = crate::state::StateFile::read(paths) {
         if !state.services.is_empty() {
-            return state
-                .services
-                .into_iter()
-                .map(|(n, _)| (n, false))
-                .collect();
+            return state.services.into_keys().map(|n| (n, false)).collect();
         }
     }
     super::find_config(None, paths, true)

@@ -345,10 +345,9 @@ mod tests {
 
     fn svc(name: &str, status: State) -> ServiceStatus {
         // Absent Option fields deserialize as None: every figure unknown.
-        let json = format!(
-            r#"{{"name":"{name}","kind":"service","status":"{}","restart_count":0}}"#,
-            status.as_str()
-        );
+        let status = serde_json::to_string(&status).unwrap();
+        let json =
+            format!(r#"{{"name":"{name}","kind":"service","status":{status},"restart_count":0}}"#);
         serde_json::from_str(&json).unwrap()
     }
 

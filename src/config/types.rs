@@ -12,6 +12,7 @@ pub struct Config {
     pub services: Vec<Service>,
 }
 
+#[cfg(test)]
 impl Config {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
@@ -57,16 +58,8 @@ pub enum RestartPolicy {
     Always,
 }
 
-impl RestartPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestartPolicy::Never => "never",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Always => "always",
-        }
-    }
-}
-
+// Validated now; read by the runtime once health checks, hooks and cron land.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct HealthCheck {
     pub probe: Probe,
@@ -90,18 +83,24 @@ pub struct Hooks {
     pub on_restart: HookPair,
 }
 
+// Validated now; read by the runtime once health checks, hooks and cron land.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Default)]
 pub struct HookPair {
     pub success: Option<Hook>,
     pub error: Option<Hook>,
 }
 
+// Validated now; read by the runtime once health checks, hooks and cron land.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Hook {
     pub command: String,
     pub timeout: Duration,
 }
 
+// Validated now; read by the runtime once health checks, hooks and cron land.
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct CronSpec {
     /// The expression as written in the config.

@@ -1049,7 +1049,7 @@ impl Unit {
 fn describe(status: ExitStatus) -> String {
     match status {
         ExitStatus::Code(c) => format!("exit code {c}"),
-        ExitStatus::Signal(s) => format!("signal {}", crate::config::signal_name(s)),
+        ExitStatus::Signal(s) => crate::config::signal_name(s),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Pipe {
     pub file: File,
     /// Bytes after the last newline, held for the terminal echo only.
     partial: Vec<u8>,
+    /// The last byte stored, to end an unterminated last line when the pipe closes.
+    last: Option<u8>,
 }
 
 impl Pipe {
@@ -30,6 +32,7 @@ impl Pipe {
             stream,
             file,
             partial: Vec::new(),
+            last: None,
         })
     }
 }
@@ -103,6 +106,7 @@ impl Output {
 
     fn store(&mut self, pipe: &mut Pipe, bytes: &[u8]) {
         self.append(&pipe.service, pipe.stream, bytes);
+        pipe.last = bytes.last().copied().or(pipe.last);
         if self.echo {
             pipe.partial.extend_from_slice(bytes);
             if let Some(last_nl) = pipe.partial.iter().rposition(|&b| b == b'\n') {
@@ -114,6 +118,11 @@ impl Output {
     }
 
     fn finish(&mut self, pipe: &mut Pipe) {
+        // Keep the unterminated last line whole, and off the next instance's first line.
+        if pipe.last.is_some_and(|b| b != b'\n') {
+            self.append(&pipe.service, pipe.stream, b"\n");
+            pipe.last = Some(b'\n');
+        }
         if self.echo && !pipe.partial.is_empty() {
             let mut last = std::mem::take(&mut pipe.partial);
             last.push(b'\n');

@@ -86,6 +86,7 @@ impl<K> Timers<K> {
         due
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()
     }

@@ -93,10 +93,6 @@ impl Unit {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.cfg.name
-    }
-
     /// Satisfies dependents: up, finished its work, or skipped.
     pub fn satisfies_dependents(&self) -> bool {
         (self.state == State::Running && self.up) || self.completed || self.state == State::Skipped
@@ -156,7 +152,7 @@ impl Unit {
             status: self.state,
             pid: rec.pid,
             started_at: rec.started_at,
-            uptime_s: run.map(|r| now.duration_since(r.started).as_secs()),
+            uptime_s: run.map(|r| uptime_secs(r, now)),
             restart_count: self.restart_count,
             max_restarts: self.cfg.max_restarts,
             exit_code: rec.exit_code,
@@ -186,6 +182,18 @@ impl Unit {
             st.processes = snap.processes;
         }
         st
+    }
+}
+
+/// Uptime from the kernel's start time of the process (DESIGN pitfall 15), falling back
+/// to our own clock if /proc cannot say.
+fn uptime_secs(run: &Run, now: Instant) -> u64 {
+    let wall = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64());
+    match (crate::procfs::process_start_unix(run.pid), wall) {
+        (Some(start), Ok(now_wall)) if now_wall >= start => (now_wall - start) as u64,
+        _ => now.duration_since(run.started).as_secs(),
     }
 }
 
