@@ -16,8 +16,13 @@ fn help_lists_every_command() {
     let w = Sysg::new();
     let out = w.run(&["--help"]);
     assert_eq!(out.code, 0, "{out}");
-    for cmd in ["start", "stop", "restart", "status", "logs", "validate", "purge"] {
-        assert!(out.stdout.contains(cmd), "--help does not mention {cmd}\n{out}");
+    for cmd in [
+        "start", "stop", "restart", "status", "logs", "validate", "purge",
+    ] {
+        assert!(
+            out.stdout.contains(cmd),
+            "--help does not mention {cmd}\n{out}"
+        );
     }
 }
 
@@ -52,4 +57,40 @@ fn commands_never_touch_the_real_home_state() {
     let out = w.run(&["status"]);
     assert_eq!(out.code, 3, "{out}");
     assert!(!w.home.join(".local/share/systemg").exists());
+}
+
+#[test]
+fn log_level_is_accepted_on_any_command() {
+    let w = Sysg::new();
+    let out = w.run(&["--log-level", "debug", "status"]);
+    assert_eq!(out.code, 3, "{out}");
+    let out = w.run(&["status", "--log-level", "2"]);
+    assert_eq!(out.code, 3, "{out}");
+    let out = w.run(&["--log-level", "loud", "status"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("loud"), "{out}");
+}
+
+#[test]
+fn state_dir_falls_back_to_xdg_data_home_then_home() {
+    let w = Sysg::new();
+    let mut cmd = w.command(&["purge"]);
+    cmd.env_remove("SYSG_STATE_DIR");
+    let out = run_with_limit(cmd, COMMAND_LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Purged {}", w.root().join("xdg/systemg").display()),
+        "{out}"
+    );
+
+    let mut cmd = w.command(&["purge"]);
+    cmd.env_remove("SYSG_STATE_DIR").env_remove("XDG_DATA_HOME");
+    let out = run_with_limit(cmd, COMMAND_LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Purged {}", w.home.join(".local/share/systemg").display()),
+        "{out}"
+    );
 }

@@ -29,7 +29,10 @@ fn error_line<'a>(out: &'a Output, cfg: &Path, key: &str) -> &'a str {
         "error line is not path:line:col: key: message: {line}"
     );
     let name = cfg.file_name().unwrap().to_str().unwrap();
-    assert!(file.ends_with(name), "error line does not name the config file: {line}");
+    assert!(
+        file.ends_with(name),
+        "error line does not name the config file: {line}"
+    );
     line
 }
 
@@ -73,10 +76,15 @@ fn unknown_key_is_reported_with_the_valid_keys() {
     );
     assert_eq!(out.code, 2, "{out}");
     let line = error_line(&out, &cfg, "services.api.restart_polcy");
-    let line_no: Vec<&str> = line.split(':').collect();
-    assert!(line.contains(":4:"), "the unknown key is on line 4: {line} ({line_no:?})");
+    assert!(
+        line.contains(":4:5: "),
+        "the unknown key is at line 4, column 5: {line}"
+    );
     for valid in ["command", "restart_policy", "depends_on"] {
-        assert!(line.contains(valid) || out.stderr.contains(valid), "valid keys not listed ({valid})\n{out}");
+        assert!(
+            line.contains(valid),
+            "valid keys not listed ({valid})\n{out}"
+        );
     }
 }
 
@@ -330,7 +338,10 @@ fn start_refuses_an_invalid_config_with_exit_2() {
     let out = w.run(&["start", "-d", "-c", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("services.api.backoff"), "{out}");
-    assert!(w.processes().is_empty(), "a supervisor or service was started");
+    assert!(
+        w.processes().is_empty(),
+        "a supervisor or service was started"
+    );
 }
 
 #[test]

@@ -8,7 +8,12 @@ fn survivors(n: u32) -> Vec<(i32, String)> {
     let mut found = Vec::new();
     for k in 0..3 {
         let want = format!("sleep {}", n + k);
-        found.extend(live_pids().into_iter().map(|p| (p, cmdline(p))).filter(|(_, c)| *c == want));
+        found.extend(
+            live_pids()
+                .into_iter()
+                .map(|p| (p, cmdline(p)))
+                .filter(|(_, c)| *c == want),
+        );
     }
     found
 }
@@ -27,7 +32,12 @@ fn escaping_service(n: u32) -> String {
 
 fn wait_all_started(w: &Sysg, n: u32) {
     let ok = wait_until(DEADLINE, || survivors(n).len() == 3);
-    assert!(ok, "not all three sleeps started: {:?}\n{}", survivors(n), w.diagnostics());
+    assert!(
+        ok,
+        "not all three sleeps started: {:?}\n{}",
+        survivors(n),
+        w.diagnostics()
+    );
 }
 
 #[test]
@@ -39,7 +49,11 @@ fn supervisor_stop_kills_escaped_descendants() {
     w.run_ok(&["stop"]);
     let left = survivors(n);
     assert!(left.is_empty(), "processes survived sysg stop: {left:?}");
-    assert!(w.processes().is_empty(), "processes left: {:?}", w.processes());
+    assert!(
+        w.processes().is_empty(),
+        "processes left: {:?}",
+        w.processes()
+    );
 }
 
 #[test]
@@ -65,9 +79,14 @@ fn restart_leaves_a_single_copy_of_an_escaping_service() {
     w.run_ok(&["restart", "-s", "escaper"]);
     w.wait_running_pid("escaper", Some(old));
     let ok = wait_until(DEADLINE, || survivors(n).len() == 3);
-    assert!(ok, "expected exactly one set of three sleeps: {:?}", survivors(n));
     assert!(
-        holds_for(std::time::Duration::from_millis(300), || survivors(n).len() == 3),
+        ok,
+        "expected exactly one set of three sleeps: {:?}",
+        survivors(n)
+    );
+    assert!(
+        holds_for(std::time::Duration::from_millis(300), || survivors(n).len()
+            == 3),
         "extra copies: {:?}",
         survivors(n)
     );
@@ -87,10 +106,23 @@ fn child_ignoring_sigterm_is_killed_after_stop_timeout() {
         m = n + 1
     ));
     let ok = wait_until(DEADLINE, || survivors(n).len() == 2);
-    assert!(ok, "sleeps not started: {:?}\n{}", survivors(n), w.diagnostics());
+    assert!(
+        ok,
+        "sleeps not started: {:?}\n{}",
+        survivors(n),
+        w.diagnostics()
+    );
     w.run_ok(&["stop"]);
-    assert!(survivors(n).is_empty(), "processes survived: {:?}", survivors(n));
-    assert!(w.processes().is_empty(), "processes left: {:?}", w.processes());
+    assert!(
+        survivors(n).is_empty(),
+        "processes survived: {:?}",
+        survivors(n)
+    );
+    assert!(
+        w.processes().is_empty(),
+        "processes left: {:?}",
+        w.processes()
+    );
 }
 
 #[test]
@@ -108,6 +140,12 @@ fn main_process_ignoring_sigterm_is_killed_on_stop_one() {
     let pid = w.wait_running_pid("stubborn", None);
     w.run_ok(&["stop", "-s", "stubborn"]);
     w.wait_status("stubborn", "stopped");
-    let ok = wait_until(DEADLINE, || !alive(pid) && w.service_processes("stubborn").is_empty());
-    assert!(ok, "stubborn survived: {:?}", w.service_processes("stubborn"));
+    let ok = wait_until(DEADLINE, || {
+        !alive(pid) && w.service_processes("stubborn").is_empty()
+    });
+    assert!(
+        ok,
+        "stubborn survived: {:?}",
+        w.service_processes("stubborn")
+    );
 }

@@ -21,7 +21,11 @@ fn dependent_starts_after_its_dependency_is_running() {
             stop_timeout: "1s"
         "#
     ));
-    assert_eq!(w.wait_file("b.result").trim(), "yes", "b started before a was up");
+    assert_eq!(
+        w.wait_file("b.result").trim(),
+        "yes",
+        "b started before a was up"
+    );
     w.wait_running_pid("a", None);
     w.wait_running_pid("b", None);
 }
@@ -70,9 +74,17 @@ fn failed_dependency_blocks_its_dependents() {
         "#
     ));
     let ok = wait_until(DEADLINE, || {
-        w.service("b").is_some_and(|s| s["reason"].as_str().is_some_and(|r| r.contains("dependency a failed")))
+        w.service("b").is_some_and(|s| {
+            s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("dependency a failed"))
+        })
     });
-    assert!(ok, "b does not report its failed dependency\n{}", w.diagnostics());
+    assert!(
+        ok,
+        "b does not report its failed dependency\n{}",
+        w.diagnostics()
+    );
     let text = w.status_text();
     assert!(text.stdout.contains("dependency a failed"), "{text}");
     assert!(!w.proj_file("b.ran").exists(), "b ran although a failed");
@@ -80,7 +92,9 @@ fn failed_dependency_blocks_its_dependents() {
     // An unrelated service is not affected.
     w.wait_running_pid("other", None);
     assert!(
-        holds_for(Duration::from_millis(500), || !w.proj_file("b.ran").exists()),
+        holds_for(Duration::from_millis(500), || !w
+            .proj_file("b.ran")
+            .exists()),
         "b started later\n{}",
         w.diagnostics()
     );
@@ -126,10 +140,16 @@ fn skipped_service_never_runs_and_its_dependents_start() {
     ));
     w.wait_status("a", "skipped");
     w.wait_running_pid("b", None);
-    assert!(wait_until(DEADLINE, || w.proj_file("b.ran").exists()), "b did not run");
+    assert!(
+        wait_until(DEADLINE, || w.proj_file("b.ran").exists()),
+        "b did not run"
+    );
     let text = w.status_text();
     assert!(text.stdout.contains("● a Skipped"), "{text}");
-    assert!(!w.proj_file("a.ran").exists(), "a skipped service ran its command");
+    assert!(
+        !w.proj_file("a.ran").exists(),
+        "a skipped service ran its command"
+    );
 }
 
 #[test]
@@ -171,7 +191,8 @@ fn crash_of_a_running_dependency_does_not_touch_dependents() {
     assert!(kill(-a, libc::SIGKILL));
     w.wait_status("a", "exited");
     assert!(
-        holds_for(Duration::from_millis(500), || w.service_pid("b") == Some(b) && alive(b)),
+        holds_for(Duration::from_millis(500), || w.service_pid("b") == Some(b)
+            && alive(b)),
         "b was touched by a's crash\n{}",
         w.diagnostics()
     );

@@ -72,10 +72,20 @@ fn relative_working_dir_is_relative_to_the_config_file() {
         "#
     ));
     let path = w.proj.join("sub/dir/pwd.out");
-    let ok = wait_until(DEADLINE, || std::fs::read_to_string(&path).is_ok_and(|t| !t.is_empty()));
+    let ok = wait_until(DEADLINE, || {
+        std::fs::read_to_string(&path).is_ok_and(|t| !t.is_empty())
+    });
     assert!(ok, "pwd.out not written in sub/dir\n{}", w.diagnostics());
     let got = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(got.trim(), w.proj.join("sub/dir").canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        got.trim(),
+        w.proj
+            .join("sub/dir")
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
 }
 
 #[test]
@@ -113,6 +123,8 @@ fn env_file_is_reread_at_every_spawn() {
     std::fs::write(w.proj_file("svc.env"), "GREETING=second\n").unwrap();
     w.run_ok(&["restart", "-s", "greeter"]);
     w.wait_running_pid("greeter", Some(old));
-    let ok = wait_until(DEADLINE, || w.read_proj("greet.out").as_deref() == Some("first\nsecond\n"));
+    let ok = wait_until(DEADLINE, || {
+        w.read_proj("greet.out").as_deref() == Some("first\nsecond\n")
+    });
     assert!(ok, "greet.out: {:?}", w.read_proj("greet.out"));
 }

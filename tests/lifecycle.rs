@@ -21,14 +21,21 @@ fn daemon_start_reports_pid_and_creates_the_state_files() {
     let cfg = w.write_config(&sleeper("web"));
     let out = w.start_daemon(&cfg);
     let pid = w.supervisor_pid().expect("sysg.pid holds a pid");
-    assert_eq!(out.stdout.trim(), format!("Supervisor started (pid {pid})"), "{out}");
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Supervisor started (pid {pid})"),
+        "{out}"
+    );
     assert!(alive(pid), "supervisor {pid} is not running");
 
     assert_eq!(mode_of(&w.state), 0o700, "state dir mode");
     let sock = w.state.join("control.sock");
     {
         use std::os::unix::fs::FileTypeExt;
-        assert!(std::fs::symlink_metadata(&sock).unwrap().file_type().is_socket());
+        assert!(std::fs::symlink_metadata(&sock)
+            .unwrap()
+            .file_type()
+            .is_socket());
     }
     assert_eq!(mode_of(&sock), 0o600, "control.sock mode");
     let pid_text = std::fs::read_to_string(w.state.join("sysg.pid")).unwrap();
@@ -50,7 +57,11 @@ fn daemon_start_reports_pid_and_creates_the_state_files() {
             .unwrap_or_default();
         pids["services"]["web"].is_i64() && state["services"]["web"]["status"] == "running"
     });
-    assert!(ok, "pid.json / state.json do not record web as running\n{}", w.diagnostics());
+    assert!(
+        ok,
+        "pid.json / state.json do not record web as running\n{}",
+        w.diagnostics()
+    );
     for f in ["pid.json", "state.json"] {
         assert_eq!(mode_of(&w.state.join(f)), 0o600, "{f} mode");
     }
@@ -65,7 +76,10 @@ fn status_shows_a_running_service_with_its_main_pid() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("● web Running"), "{out}");
     assert!(out.stdout.contains(&format!("Main PID: {pid}")), "{out}");
-    assert!(!out.stdout.contains('\x1b'), "colour with NO_COLOR and no TTY\n{out}");
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "colour with NO_COLOR and no TTY\n{out}"
+    );
 }
 
 #[test]
@@ -86,7 +100,12 @@ fn status_json_lists_every_service() {
     w.wait_running_pid("one", None);
     w.wait_running_pid("two", None);
     let v = w.status_json();
-    let names: Vec<&str> = v["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"one") && names.contains(&"two"), "{v:#}");
     assert_eq!(names.len(), 2, "{v:#}");
 }
@@ -102,11 +121,24 @@ fn stop_shuts_the_supervisor_down_and_removes_pid_and_socket() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("Supervisor shutting down"), "{out}");
     // `stop` returns only after the supervisor has exited.
-    assert!(!alive(sup), "supervisor {sup} still alive after stop returned");
+    assert!(
+        !alive(sup),
+        "supervisor {sup} still alive after stop returned"
+    );
     assert!(!w.state.join("sysg.pid").exists(), "sysg.pid left behind");
-    assert!(!w.state.join("control.sock").exists(), "control.sock left behind");
-    assert!(!alive(service_pid), "service {service_pid} survived the stop");
-    assert!(w.processes().is_empty(), "processes left: {:?}", w.processes());
+    assert!(
+        !w.state.join("control.sock").exists(),
+        "control.sock left behind"
+    );
+    assert!(
+        !alive(service_pid),
+        "service {service_pid} survived the stop"
+    );
+    assert!(
+        w.processes().is_empty(),
+        "processes left: {:?}",
+        w.processes()
+    );
     assert!(w.state.join("config_hint").exists(), "config_hint is kept");
 }
 
@@ -136,10 +168,14 @@ fn status_without_supervisor_exits_3_and_shows_last_known_state() {
     w.run_ok(&["stop"]);
     let out = w.status_text();
     assert_eq!(out.code, 3, "{out}");
-    assert!(out.all().contains("web"), "last known state should list web\n{out}");
+    assert!(
+        out.all().contains("web"),
+        "last known state should list web\n{out}"
+    );
     let json = w.run(&["status", "--json"]);
     assert_eq!(json.code, 3, "{json}");
-    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("status --json is JSON even when stopped");
+    let v: serde_json::Value =
+        serde_json::from_str(&json.stdout).expect("status --json is JSON even when stopped");
     assert!(service_in(&v, "web").is_some(), "{v:#}");
 }
 
@@ -151,8 +187,15 @@ fn starting_twice_fails_with_already_running() {
     let first = w.supervisor_pid().unwrap();
     let out = w.run(&["start", "-d", "-c", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 1, "{out}");
-    assert!(out.all().to_lowercase().contains("already running"), "{out}");
-    assert_eq!(w.supervisor_pid(), Some(first), "the running supervisor was replaced");
+    assert!(
+        out.all().to_lowercase().contains("already running"),
+        "{out}"
+    );
+    assert_eq!(
+        w.supervisor_pid(),
+        Some(first),
+        "the running supervisor was replaced"
+    );
     assert!(alive(first));
 }
 
@@ -168,7 +211,10 @@ fn foreground_start_echoes_output_and_exits_when_nothing_can_run() {
             command: "echo first-beta; echo second-beta"
         "#,
     );
-    let out = run_with_limit(w.command(&["start", "-c", cfg.to_str().unwrap()]), COMMAND_LIMIT);
+    let out = run_with_limit(
+        w.command(&["start", "-c", cfg.to_str().unwrap()]),
+        COMMAND_LIMIT,
+    );
     assert_eq!(out.code, 0, "{out}");
     let text = out.all();
     assert!(text.contains("alpha | hello-from-alpha"), "{out}");
@@ -177,8 +223,15 @@ fn foreground_start_echoes_output_and_exits_when_nothing_can_run() {
     let first = text.find("beta | first-beta").unwrap();
     let second = text.find("beta | second-beta").unwrap();
     assert!(first < second, "lines out of order\n{out}");
-    assert!(!w.state.join("sysg.pid").exists(), "foreground supervisor left sysg.pid");
-    assert!(w.processes().is_empty(), "processes left: {:?}", w.processes());
+    assert!(
+        !w.state.join("sysg.pid").exists(),
+        "foreground supervisor left sysg.pid"
+    );
+    assert!(
+        w.processes().is_empty(),
+        "processes left: {:?}",
+        w.processes()
+    );
 }
 
 #[test]
@@ -198,7 +251,7 @@ fn foreground_start_stops_on_sigterm_and_exits_0() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let ok = wait_until(DEADLINE, || w.service_processes("web").len() >= 1);
+    let ok = wait_until(DEADLINE, || !w.service_processes("web").is_empty());
     assert!(ok, "service never started\n{}", w.diagnostics());
     kill(child.id() as i32, libc::SIGTERM);
     let mut status = None;
@@ -244,10 +297,16 @@ fn stop_one_service_leaves_the_others_running() {
     assert!(text.stdout.contains("● a Stopped"), "{text}");
     assert_eq!(w.service_pid("b"), Some(b_pid), "b was disturbed");
     assert_eq!(w.service_status("b").as_deref(), Some("running"));
-    assert!(w.supervisor_pid().is_some_and(alive), "supervisor went away");
+    assert!(
+        w.supervisor_pid().is_some_and(alive),
+        "supervisor went away"
+    );
     // A service stopped on request is not restarted, even with restart_policy always.
     assert!(
-        holds_for(std::time::Duration::from_millis(800), || w.service_status("a").as_deref() == Some("stopped")),
+        holds_for(std::time::Duration::from_millis(800), || w
+            .service_status("a")
+            .as_deref()
+            == Some("stopped")),
         "a was restarted after stop -s\n{}",
         w.diagnostics()
     );
@@ -288,7 +347,13 @@ fn restart_one_service_gives_it_a_new_pid() {
     let new = w.wait_running_pid("a", Some(old));
     assert_ne!(new, old);
     assert!(!alive(old), "old instance {old} survived the restart");
-    assert_eq!(w.service_processes("a").iter().filter(|&&p| pgid_of(p) == Some(new)).count(), w.service_processes("a").len());
+    assert_eq!(
+        w.service_processes("a")
+            .iter()
+            .filter(|&&p| pgid_of(p) == Some(new))
+            .count(),
+        w.service_processes("a").len()
+    );
     assert_eq!(w.service_pid("b"), Some(b_pid), "b was disturbed");
 }
 
@@ -331,4 +396,77 @@ fn restart_all_rereads_the_config() {
     w.wait_running_pid("a", Some(old));
     w.wait_running_pid("c", None);
     assert!(!alive(old));
+}
+
+#[test]
+fn status_of_one_service() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        "
+        services:
+          one:
+            command: \"sleep {n}\"
+            stop_timeout: \"1s\"
+          two:
+            command: \"sleep {n}\"
+            stop_timeout: \"1s\"
+        "
+    ));
+    w.wait_running_pid("one", None);
+    let out = w.run(&["status", "-s", "two"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("● two "), "{out}");
+    assert!(!out.stdout.contains("● one "), "{out}");
+}
+
+#[test]
+fn sigterm_to_a_daemon_supervisor_stops_everything() {
+    let w = Sysg::new();
+    w.start_with(&sleeper("web"));
+    let service = w.wait_running_pid("web", None);
+    let sup = w.supervisor_pid().unwrap();
+    assert!(kill(sup, libc::SIGTERM));
+    let ok = wait_until(DEADLINE, || !alive(sup));
+    assert!(ok, "supervisor ignored SIGTERM\n{}", w.diagnostics());
+    assert!(
+        !alive(service),
+        "service survived the supervisor's shutdown"
+    );
+    assert!(
+        !w.state.join("sysg.pid").exists(),
+        "sysg.pid left after clean shutdown"
+    );
+    assert!(
+        !w.state.join("control.sock").exists(),
+        "control.sock left after clean shutdown"
+    );
+}
+
+#[test]
+fn restart_with_daemonize_starts_a_supervisor_when_none_runs() {
+    let w = Sysg::new();
+    let cfg = w.write_config(&sleeper("web"));
+    let out = w.run(&["restart", "-d", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("Supervisor started (pid"), "{out}");
+    w.wait_running_pid("web", None);
+}
+
+#[test]
+fn custom_stop_signal_is_sent_to_the_group() {
+    let w = Sysg::new();
+    w.start_with(
+        r#"
+        services:
+          polite:
+            command: "trap 'echo got-int > sig.out; exit 0' INT; while :; do sleep 0.1; done"
+            stop_signal: "INT"
+            stop_timeout: "10s"
+        "#,
+    );
+    w.wait_running_pid("polite", None);
+    w.run_ok(&["stop", "-s", "polite"]);
+    w.wait_status("polite", "stopped");
+    assert_eq!(w.wait_file("sig.out").trim(), "got-int");
 }

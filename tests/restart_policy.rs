@@ -28,7 +28,10 @@ fn restarts_after_sigkill(policy: &str) {
     let second = w.wait_running_pid("web", Some(first));
     assert!(alive(second));
     let svc = w.service("web").unwrap();
-    assert!(svc["restart_count"].as_u64().unwrap() > before, "restart_count did not grow: {svc:#}");
+    assert!(
+        svc["restart_count"].as_u64().unwrap() > before,
+        "restart_count did not grow: {svc:#}"
+    );
 
     // And again: the policy keeps applying.
     assert!(kill(-second, libc::SIGKILL));
@@ -40,9 +43,13 @@ fn restarts_after_sigkill(policy: &str) {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        state["services"]["web"]["pid"] == third && state["services"]["web"]["restart_count"].as_u64() >= Some(2)
+        state["services"]["web"]["pid"] == third
+            && state["services"]["web"]["restart_count"].as_u64() >= Some(2)
     });
-    assert!(ok, "state.json does not record the new pid/restart count: {state:#}");
+    assert!(
+        ok,
+        "state.json does not record the new pid/restart count: {state:#}"
+    );
 }
 
 #[test]
@@ -75,7 +82,8 @@ fn restart_policy_on_failure_does_not_restart_exit_zero() {
     assert_eq!(svc["exit_code"], 0, "{svc:#}");
     assert!(
         holds_for(Duration::from_millis(1000), || {
-            w.service_status("once").as_deref() == Some("exited") && count_lines(&w, "once.runs") == 1
+            w.service_status("once").as_deref() == Some("exited")
+                && count_lines(&w, "once.runs") == 1
         }),
         "an exit-0 service was restarted\n{}",
         w.diagnostics()
@@ -101,7 +109,8 @@ fn restart_policy_always_does_not_restart_exit_zero() {
     ));
     w.wait_status("once", "exited");
     assert!(
-        holds_for(Duration::from_millis(1000), || count_lines(&w, "once.runs") == 1),
+        holds_for(Duration::from_millis(1000), || count_lines(&w, "once.runs")
+            == 1),
         "an exit-0 service was restarted\n{}",
         w.diagnostics()
     );
@@ -127,10 +136,19 @@ fn max_restarts_gives_up_after_n_restarts() {
     let svc = w.wait_status("flaky", "failed");
     assert_eq!(svc["exit_code"], 3, "{svc:#}");
     let text = w.status_text();
-    assert!(text.stdout.contains("● flaky Failed — gave up after 2 restarts"), "{text}");
-    assert_eq!(count_lines(&w, "flaky.runs"), 3, "the command must run exactly N+1 times");
     assert!(
-        holds_for(Duration::from_millis(800), || count_lines(&w, "flaky.runs") == 3),
+        text.stdout
+            .contains("● flaky Failed — gave up after 2 restarts"),
+        "{text}"
+    );
+    assert_eq!(
+        count_lines(&w, "flaky.runs"),
+        3,
+        "the command must run exactly N+1 times"
+    );
+    assert!(
+        holds_for(Duration::from_millis(800), || count_lines(&w, "flaky.runs")
+            == 3),
         "a failed service was started again\n{}",
         w.diagnostics()
     );
@@ -155,7 +173,8 @@ fn restart_policy_never_leaves_a_failed_service_exited() {
     let svc = w.wait_status("bad", "exited");
     assert_eq!(svc["exit_code"], 7, "{svc:#}");
     assert!(
-        holds_for(Duration::from_millis(800), || count_lines(&w, "bad.runs") == 1),
+        holds_for(Duration::from_millis(800), || count_lines(&w, "bad.runs")
+            == 1),
         "a never-policy service was restarted\n{}",
         w.diagnostics()
     );
@@ -182,7 +201,8 @@ fn failing_service_is_restarted_with_on_failure_until_it_succeeds() {
         "
     ));
     let ok = wait_until(DEADLINE, || {
-        w.service("third_time").is_some_and(|s| s["status"] == "exited" && s["exit_code"] == 0)
+        w.service("third_time")
+            .is_some_and(|s| s["status"] == "exited" && s["exit_code"] == 0)
     });
     assert!(ok, "never completed\n{}", w.diagnostics());
     assert_eq!(count_lines(&w, "tt.runs"), 3);

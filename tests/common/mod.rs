@@ -51,7 +51,8 @@ pub fn unique_number() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    let seed = std::process::id().wrapping_mul(7919) ^ nanos.wrapping_mul(31) ^ n.wrapping_mul(104_729);
+    let seed =
+        std::process::id().wrapping_mul(7919) ^ nanos.wrapping_mul(31) ^ n.wrapping_mul(104_729);
     100_000 + (seed % 800_000)
 }
 
@@ -89,18 +90,26 @@ impl Output {
 
 impl std::fmt::Display for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout ---\n{}--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 fn code_of(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Runs `cmd` to completion, killing it (and failing) if it takes longer than `limit`.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("cannot run sysg");
     let out_reader = reader(child.stdout.take().unwrap());
     let err_reader = reader(child.stderr.take().unwrap());
@@ -108,8 +117,14 @@ pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
     let stdout = out_reader.join().unwrap();
     let stderr = err_reader.join().unwrap();
     match status {
-        Some(s) => Output { code: code_of(s), stdout, stderr },
-        None => panic!("command {cmd:?} did not finish within {limit:?}\nstdout: {stdout}\nstderr: {stderr}"),
+        Some(s) => Output {
+            code: code_of(s),
+            stdout,
+            stderr,
+        },
+        None => panic!(
+            "command {cmd:?} did not finish within {limit:?}\nstdout: {stdout}\nstderr: {stderr}"
+        ),
     }
 }
 
@@ -148,13 +163,21 @@ pub struct Sysg {
 
 impl Sysg {
     pub fn new() -> Sysg {
-        let tmp = tempfile::Builder::new().prefix("sysg-itest-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("sysg-itest-")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let home = root.join("home");
         let proj = root.join("proj");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&proj).unwrap();
-        Sysg { state: root.join("state"), home, proj, tmp }
+        Sysg {
+            state: root.join("state"),
+            home,
+            proj,
+            tmp,
+        }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -181,7 +204,12 @@ impl Sysg {
     /// Runs and asserts the exit code, returning the output.
     pub fn run_ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert_eq!(out.code, 0, "sysg {args:?} failed\n{out}\n{}", self.diagnostics());
+        assert_eq!(
+            out.code,
+            0,
+            "sysg {args:?} failed\n{out}\n{}",
+            self.diagnostics()
+        );
         out
     }
 
@@ -207,7 +235,12 @@ impl Sysg {
     /// `sysg start -d -c <config>`; asserts success and returns the output.
     pub fn start_daemon(&self, config: &Path) -> Output {
         let out = self.run(&["start", "-d", "-c", config.to_str().unwrap()]);
-        assert_eq!(out.code, 0, "start -d failed\n{out}\n{}", self.diagnostics());
+        assert_eq!(
+            out.code,
+            0,
+            "start -d failed\n{out}\n{}",
+            self.diagnostics()
+        );
         out
     }
 
@@ -220,8 +253,14 @@ impl Sysg {
 
     pub fn status_json(&self) -> Value {
         let out = self.run(&["status", "--json"]);
-        assert_eq!(out.code, 0, "status --json failed\n{out}\n{}", self.diagnostics());
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{out}"))
+        assert_eq!(
+            out.code,
+            0,
+            "status --json failed\n{out}\n{}",
+            self.diagnostics()
+        );
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}):\n{out}"))
     }
 
     /// The `services[]` entry of `name` in `status --json`, if present.
@@ -230,11 +269,14 @@ impl Sysg {
     }
 
     pub fn service_status(&self, name: &str) -> Option<String> {
-        self.service(name).and_then(|s| s["status"].as_str().map(str::to_string))
+        self.service(name)
+            .and_then(|s| s["status"].as_str().map(str::to_string))
     }
 
     pub fn service_pid(&self, name: &str) -> Option<i32> {
-        self.service(name).and_then(|s| s["pid"].as_i64()).map(|p| p as i32)
+        self.service(name)
+            .and_then(|s| s["pid"].as_i64())
+            .map(|p| p as i32)
     }
 
     /// Waits until `name` has `status`; panics with diagnostics otherwise.
@@ -244,7 +286,11 @@ impl Sysg {
             last = self.service(name);
             last.as_ref().is_some_and(|s| s["status"] == status)
         });
-        assert!(ok, "{name} never reached status {status}; last: {last:#?}\n{}", self.diagnostics());
+        assert!(
+            ok,
+            "{name} never reached status {status}; last: {last:#?}\n{}",
+            self.diagnostics()
+        );
         last.unwrap()
     }
 
@@ -257,14 +303,23 @@ impl Sysg {
                 s["status"] == "running" && s["pid"].as_i64().is_some_and(|p| Some(p as i32) != not)
             })
         });
-        assert!(ok, "{name} never ran with a new pid (old {not:?}); last: {last:#?}\n{}", self.diagnostics());
+        assert!(
+            ok,
+            "{name} never ran with a new pid (old {not:?}); last: {last:#?}\n{}",
+            self.diagnostics()
+        );
         last.unwrap()["pid"].as_i64().unwrap() as i32
     }
 
     pub fn wait_file(&self, name: &str) -> String {
         let path = self.proj.join(name);
         let ok = wait_until(DEADLINE, || path.exists());
-        assert!(ok, "{} never appeared\n{}", path.display(), self.diagnostics());
+        assert!(
+            ok,
+            "{} never appeared\n{}",
+            path.display(),
+            self.diagnostics()
+        );
         let mut text = String::new();
         wait_until(DEADLINE, || {
             text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -278,14 +333,21 @@ impl Sysg {
     }
 
     pub fn supervisor_pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.state.join("sysg.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.state.join("sysg.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Every live process (not the test itself) whose environment carries this world's
     /// state dir: the supervisor and all service processes, escaped ones included.
     pub fn processes(&self) -> Vec<i32> {
         let marker = format!("SYSG_STATE_DIR={}", self.state.display());
-        live_pids().into_iter().filter(|&p| environ(p).iter().any(|e| *e == marker)).collect()
+        live_pids()
+            .into_iter()
+            .filter(|&p| environ(p).contains(&marker))
+            .collect()
     }
 
     /// Live processes of service `name` in this world.
@@ -296,7 +358,7 @@ impl Sysg {
             .into_iter()
             .filter(|&p| {
                 let env = environ(p);
-                env.iter().any(|e| *e == state) && env.iter().any(|e| *e == svc)
+                env.contains(&state) && env.contains(&svc)
             })
             .collect()
     }
@@ -309,14 +371,28 @@ impl Sysg {
     pub fn diagnostics(&self) -> String {
         let status = run_with_limit(self.command(&["status"]), Duration::from_secs(10));
         let log = self.supervisor_log();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
-        format!("--- sysg status ---\n{}{}\n--- supervisor.log (tail) ---\n{}", status.stdout, status.stderr, tail.join("\n"))
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!(
+            "--- sysg status ---\n{}{}\n--- supervisor.log (tail) ---\n{}",
+            status.stdout,
+            status.stderr,
+            tail.join("\n")
+        )
     }
 
     fn cleanup(&self) {
         if self.state.join("sysg.pid").exists() {
             let mut cmd = self.command(&["stop"]);
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             if let Ok(mut child) = cmd.spawn() {
                 if wait_child(&mut child, Duration::from_secs(30)).is_none() {
                     eprintln!("cleanup: sysg stop hung");
@@ -362,7 +438,11 @@ impl Drop for Sysg {
 }
 
 pub fn service_in(status: &Value, name: &str) -> Option<Value> {
-    status["services"].as_array()?.iter().find(|s| s["name"] == name).cloned()
+    status["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
 }
 
 pub fn kill(pid: i32, sig: i32) -> bool {
@@ -393,7 +473,9 @@ pub fn pgid_of(pid: i32) -> Option<i32> {
 
 pub fn live_pids() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&p| p != me && alive(p))
         .collect()
@@ -401,7 +483,11 @@ pub fn live_pids() -> Vec<i32> {
 
 pub fn environ(pid: i32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|b| b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -428,10 +514,16 @@ pub fn processes_matching(needle: &str) -> Vec<(i32, String)> {
 
 /// A pid no process uses right now.
 pub fn unused_pid() -> i32 {
-    (999_999..).find(|p| !Path::new(&format!("/proc/{p}")).exists()).unwrap()
+    (999_999..)
+        .find(|p| !Path::new(&format!("/proc/{p}")).exists())
+        .unwrap()
 }
 
 pub fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
 }
