@@ -13,6 +13,7 @@ mod procfs;
 mod state;
 mod supervisor;
 mod sys;
+mod tz;
 
 use cli::Command;
 use error::{Error, Result};

@@ -101,6 +101,7 @@ pub fn cmdline(pid: i32) -> Option<String> {
 
 /// Whether the process's initial environment holds exactly `KEY=value`. Unreadable
 /// environments (other users' processes, vanished pids) count as "no".
+#[cfg(test)]
 pub fn environ_has(pid: i32, key: &str, value: &str) -> bool {
     if pid <= 0 {
         return false;
@@ -150,13 +151,32 @@ pub fn by_group(pgids: &[i32]) -> HashMap<i32, Vec<ProcStat>> {
     groups
 }
 
-/// Every process (except this one) carrying `SYSG_SERVICE=<service>`, sorted by pid:
-/// the service's descendants wherever they went (double fork, `setsid`).
-pub fn marked_processes(service: &str) -> Vec<i32> {
+/// Every live process (except this one) whose environment carries all of `markers`
+/// (`KEY=value` entries) and none of the keys in `unless`, sorted by pid: a service's
+/// descendants wherever they went (double fork, `setsid`). One read of each environ.
+pub fn marked_processes(markers: &[(&str, &str)], unless: &[&str]) -> Vec<i32> {
     let me = std::process::id() as i32;
+    let wanted: Vec<Vec<u8>> = markers
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
+    let excluded: Vec<Vec<u8>> = unless
+        .iter()
+        .map(|k| format!("{k}=").into_bytes())
+        .collect();
     let mut pids: Vec<i32> = all_pids()
         .into_iter()
-        .filter(|pid| *pid != me && environ_has(*pid, "SYSG_SERVICE", service))
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
+                return false;
+            };
+            let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+            wanted.iter().all(|w| entries.contains(&w.as_slice()))
+                && !entries
+                    .iter()
+                    .any(|e| excluded.iter().any(|x| e.starts_with(x)))
+        })
         .collect();
     pids.sort_unstable();
     pids
@@ -336,7 +356,12 @@ mod tests {
         assert!(all_pids().contains(&pid));
         let members = group_members(pid);
         assert_eq!(members.iter().map(|m| m.pid).collect::<Vec<_>>(), vec![pid]);
-        assert_eq!(marked_processes(&marker), vec![pid]);
+        assert_eq!(
+            marked_processes(&[("SYSG_SERVICE", &marker)], &[]),
+            vec![pid]
+        );
+        assert!(marked_processes(&[("SYSG_SERVICE", &marker)], &["SYSG_SERVICE"]).is_empty());
+        assert!(marked_processes(&[("SYSG_SERVICE", &marker), ("X", "y")], &[]).is_empty());
         assert!(group_members(i32::MAX).is_empty());
     }
 

@@ -3,6 +3,8 @@
 //! poll timeout. Events go to the units' state; decisions come from `policy`.
 
 mod control;
+mod cron;
+mod hooks;
 mod output;
 mod policy;
 mod spawn;
@@ -12,12 +14,13 @@ mod unit;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ipc::{Request, Response, State, StatusReport};
+use crate::ipc::{CronRun, Request, Response, State, StatusReport};
 use crate::logger::{debug, error, info, warning};
 use crate::paths::{Paths, Stream};
 use crate::state::{PidFile, StateFile};
 use crate::sys;
 use control::{Client, ClientEvent};
+use hooks::{Event, Hooks, Outcome};
 use output::{Output, Pipe, ReadOutcome};
 use policy::{Ended, ExitStatus, Next, Policy};
 use std::fs::File;
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 use timers::Timers;
 use unit::{Run, StopIntent, Unit, UP_AFTER};
 
-pub use spawn::MARKER_STATE_DIR;
+use spawn::{MARKER_SERVICE, MARKER_STATE_DIR};
 pub use startup::stop_leftovers;
 
 /// How often a stop that has sent SIGKILL re-checks for survivors that are not our
@@ -50,11 +53,14 @@ enum Timer {
     Restart(usize, u64),
     Kill(usize, u64),
     Recheck(usize, u64),
+    CronFire(usize, u64),
     ClientDeadline(u64),
 }
 
 struct Signals {
     pipe: File,
+    /// Kept so hook threads can wake the loop through the same pipe.
+    pipe_writer: File,
     term: Arc<AtomicBool>,
     int: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
@@ -73,6 +79,7 @@ pub struct Supervisor {
     units: Vec<Unit>,
     timers: Timers<Timer>,
     output: Output,
+    hooks: Hooks,
     pipes: Vec<Pipe>,
     clients: Vec<Client>,
     listener: UnixListener,
@@ -104,6 +111,7 @@ pub fn run(paths: Paths, config: Config, mut opts: Options) -> Result<i32> {
             return Err(e);
         }
     };
+    sup.arm_all_cron();
     sup.schedule();
     sup.flush_state();
     if let Some(mut ready) = opts.ready.take() {
@@ -182,6 +190,7 @@ impl Supervisor {
             };
             self.on_reaped(pid, status);
         }
+        self.hooks.collect();
         self.check_stopping();
         let term = self.signals.term.swap(false, Ordering::Relaxed);
         let int = self.signals.int.swap(false, Ordering::Relaxed);
@@ -221,7 +230,9 @@ impl Supervisor {
                 return;
             }
         }
-        debug!("reaped orphan pid {pid} ({})", describe(status));
+        if !self.hooks.route_exit(pid, status) {
+            debug!("reaped orphan pid {pid} ({})", describe(status));
+        }
     }
 
     fn on_leader_exit(&mut self, i: usize, status: ExitStatus) {
@@ -314,6 +325,14 @@ impl Supervisor {
                 if u.generation == gen && alive && u.state == State::Running {
                     u.up = true;
                     info!("{} is up", u.cfg.name);
+                    let pid = u.run.as_ref().map(|r| r.pid);
+                    let restarted = u.run.as_ref().is_some_and(|r| r.is_restart);
+                    self.hooks
+                        .fire(&u.cfg, Event::Start, Outcome::Success, None, pid);
+                    if restarted {
+                        self.hooks
+                            .fire(&u.cfg, Event::Restart, Outcome::Success, None, pid);
+                    }
                     self.state_dirty = true;
                     self.schedule();
                 }
@@ -325,6 +344,9 @@ impl Supervisor {
                 if u.generation == gen && u.state == State::Backoff && !self.shutting_down {
                     u.restart_at = None;
                     self.spawn_unit(i);
+                    if let Some(run) = self.units[i].run.as_mut() {
+                        run.is_restart = true;
+                    }
                 }
             }
             Timer::Kill(i, gen) => {
@@ -371,6 +393,7 @@ impl Supervisor {
                     self.timers.after(KILL_RECHECK, Timer::Recheck(i, gen));
                 }
             }
+            Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
             Timer::ClientDeadline(id) => {
                 if let Some(pos) = self.clients.iter().position(|c| c.id == id && !c.answered) {
                     debug!("dropping control client that sent no request in time");
@@ -539,10 +562,19 @@ impl Supervisor {
         if u.has_processes() || matches!(u.state, State::Pending | State::Waiting) {
             return Some(Response::error(format!("{name} is already running")));
         }
+        if u.is_cron() && u.state != State::Stopped {
+            return Some(Response::error(format!(
+                "cron job {name} is already scheduled"
+            )));
+        }
         u.reset_for_manual_start();
         u.generation = gen;
         info!("{name}: start requested");
         self.state_dirty = true;
+        if self.units[i].is_cron() {
+            self.arm_cron(i);
+            return Some(Response::ok(format!("Scheduled {name}")));
+        }
         self.schedule();
         Some(Response::ok(format!("Started {name}")))
     }
@@ -579,6 +611,9 @@ impl Supervisor {
             self.units[i].reset_for_manual_start();
             self.units[i].generation = self.next_gen();
             self.state_dirty = true;
+            if self.units[i].is_cron() {
+                self.arm_cron(i);
+            }
             self.schedule();
             return Some(Response::ok(format!("Restarted {name}")));
         }
@@ -625,8 +660,22 @@ impl Supervisor {
         };
         let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         self.output.retain(|n| names.iter().any(|m| m == n));
-        self.units = config.services.iter().cloned().map(Unit::new).collect();
+        let mut old: Vec<Unit> = std::mem::take(&mut self.units);
+        self.units = config
+            .services
+            .iter()
+            .map(|svc| {
+                let history = old
+                    .iter_mut()
+                    .find(|u| u.cfg.name == svc.name)
+                    .and_then(|u| u.cron.take())
+                    .map(|c| c.history.into_iter().collect())
+                    .unwrap_or_default();
+                Unit::new(svc.clone(), history)
+            })
+            .collect();
         self.config = config;
+        self.arm_all_cron();
         self.waiters.clear();
         let hint = format!("{}\n", self.config.path.display());
         if let Err(e) = crate::state::write_atomic(&self.paths.config_hint(), hint.as_bytes()) {
@@ -766,9 +815,16 @@ impl Supervisor {
             }
             Err(e) => {
                 error!("{}: cannot start: {e}", u.cfg.name);
-                u.state = State::Failed;
                 u.reason = Some(format!("cannot start: {e}"));
-                self.first_failure.get_or_insert(127);
+                self.hooks
+                    .fire(&u.cfg, Event::Start, Outcome::Error, None, None);
+                if u.is_cron() {
+                    // The next fire is the retry.
+                    u.state = State::Idle;
+                } else {
+                    u.state = State::Failed;
+                    self.first_failure.get_or_insert(127);
+                }
                 self.schedule();
             }
         }
@@ -787,6 +843,10 @@ impl Supervisor {
     fn stop_unit(&mut self, i: usize, intent: StopIntent) {
         let gen = self.next_gen();
         let u = &mut self.units[i];
+        if let Some(c) = u.cron.as_mut() {
+            c.gen = gen;
+            c.next = None;
+        }
         u.restart_at = None;
         u.waiting_for = None;
         self.state_dirty = true;
@@ -798,6 +858,10 @@ impl Supervisor {
             if u.probe.is_none() {
                 u.generation = gen;
                 match intent {
+                    StopIntent::Restart if u.is_cron() => {
+                        u.state = State::Idle;
+                        self.arm_cron(i);
+                    }
                     StopIntent::Restart => u.state = State::Pending,
                     StopIntent::Stop => u.state = State::Stopped,
                     StopIntent::Shutdown => {
@@ -828,21 +892,40 @@ impl Supervisor {
     /// The instance and every process of it are gone: apply the stop intent or the
     /// restart policy.
     fn conclude(&mut self, i: usize) {
+        let gen = self.next_gen();
         let u = &mut self.units[i];
         let Some(run) = u.run.take() else { return };
         let status = run.reaped.unwrap_or(ExitStatus::Signal(libc::SIGKILL));
         self.state_dirty = true;
         self.pids_dirty = true;
-        u.generation = {
-            self.next_generation += 1;
-            self.next_generation
-        };
+        u.generation = gen;
+        let was_up = std::mem::replace(&mut u.up, false);
+        let uptime = run.started.elapsed();
+        if let Some(c) = u.cron.as_mut() {
+            if let Some(key) = run.cron_key.as_deref() {
+                let (code, signal) = match status {
+                    ExitStatus::Code(c) => (Some(c), None),
+                    ExitStatus::Signal(s) => (None, Some(s)),
+                };
+                c.finish(key, uptime, code, signal);
+            }
+        }
         if let Some(intent) = run.stop {
             info!("{} stopped", u.cfg.name);
+            self.hooks.fire(
+                &u.cfg,
+                Event::Stop,
+                Outcome::Success,
+                Some(status),
+                Some(run.pid),
+            );
             match intent {
                 StopIntent::Stop | StopIntent::Shutdown => u.state = State::Stopped,
                 StopIntent::Restart => {
                     u.reset_for_manual_start();
+                    if u.is_cron() {
+                        self.arm_cron(i);
+                    }
                     self.schedule();
                 }
             }
@@ -850,13 +933,34 @@ impl Supervisor {
             self.maybe_finish_reload();
             return;
         }
+        let failed = !status.success();
+        if failed && !was_up {
+            self.hooks.fire(
+                &u.cfg,
+                Event::Start,
+                Outcome::Error,
+                Some(status),
+                Some(run.pid),
+            );
+        }
+        let outcome = if failed {
+            Outcome::Error
+        } else {
+            Outcome::Success
+        };
+        self.hooks
+            .fire(&u.cfg, Event::Stop, outcome, Some(status), Some(run.pid));
+        if u.is_cron() {
+            // A failed run is never retried by policy: the next fire is the retry.
+            u.state = State::Idle;
+            self.schedule();
+            return;
+        }
         let ended = Ended {
             status,
             requested: false,
-            uptime: run.started.elapsed(),
+            uptime,
         };
-        let was_up = u.up;
-        u.up = false;
         match policy::after_exit(&Policy::of(&u.cfg), u.consecutive, &ended) {
             Next::Stopped => u.state = State::Stopped,
             Next::Completed => {
@@ -872,6 +976,13 @@ impl Supervisor {
                 self.first_failure.get_or_insert(status.as_code());
             }
             Next::Restart { delay, consecutive } => {
+                self.hooks.fire(
+                    &u.cfg,
+                    Event::Restart,
+                    Outcome::Error,
+                    Some(status),
+                    Some(run.pid),
+                );
                 u.consecutive = consecutive;
                 u.restart_count += 1;
                 u.state = State::Backoff;
@@ -882,17 +993,104 @@ impl Supervisor {
                     delay.as_millis(),
                     u.restart_count
                 );
-                let gen = u.generation;
                 self.timers.after(delay, Timer::Restart(i, gen));
             }
             Next::GiveUp { restarts } => {
                 u.state = State::Failed;
-                u.reason = Some(format!("gave up after {restarts} restarts"));
-                warning!("{}: gave up after {restarts} restarts", u.cfg.name);
+                let plural = if restarts == 1 { "" } else { "s" };
+                u.reason = Some(format!("gave up after {restarts} restart{plural}"));
+                warning!("{}: gave up after {restarts} restart{plural}", u.cfg.name);
                 self.first_failure.get_or_insert(status.as_code());
             }
         }
         self.schedule();
+    }
+
+    /// Arms the timer for the next fire of cron unit `i` (none while it is stopped).
+    fn arm_cron(&mut self, i: usize) {
+        let gen = self.next_gen();
+        let u = &mut self.units[i];
+        let Some(c) = u.cron.as_mut() else { return };
+        c.gen = gen;
+        let now = chrono::Utc::now();
+        c.next = c.next_after(now);
+        match c.next {
+            Some(next) => {
+                debug!("{}: next run at {}", u.cfg.name, c.format(next));
+                self.timers
+                    .after(cron::sleep_until(next, now), Timer::CronFire(i, gen));
+            }
+            None => info!("{}: the schedule has no future run", u.cfg.name),
+        }
+        self.state_dirty = true;
+    }
+
+    fn on_cron_timer(&mut self, i: usize, gen: u64) {
+        if self.shutting_down || self.reload.is_some() {
+            return;
+        }
+        let Some(u) = self.units.get_mut(i) else {
+            return;
+        };
+        let Some(c) = u.cron.as_mut() else { return };
+        if c.gen != gen || u.state == State::Stopped {
+            return;
+        }
+        let Some(due) = c.next else { return };
+        let now = chrono::Utc::now();
+        if now < due {
+            // Woken early (the sleep is capped) or the clock went back: wait on.
+            self.timers
+                .after(cron::sleep_until(due, now), Timer::CronFire(i, gen));
+            return;
+        }
+        // Strictly after the instant just due, and after now: one instant never fires
+        // twice, and a clock that jumped ahead fires once, not once per missed instant.
+        c.next = c.next_after(due.max(now));
+        let started_at = c.format(now);
+        let busy = u.run.is_some();
+        if busy {
+            info!(
+                "{}: run due at {} skipped (still running)",
+                u.cfg.name,
+                c.format(due)
+            );
+            c.push(CronRun {
+                started_at: started_at.clone(),
+                duration_ms: Some(0),
+                exit_code: None,
+                signal: None,
+                skipped: true,
+            });
+        } else {
+            c.push(CronRun {
+                started_at: started_at.clone(),
+                duration_ms: None,
+                exit_code: None,
+                signal: None,
+                skipped: false,
+            });
+        }
+        let next = c.next;
+        self.state_dirty = true;
+        if !busy {
+            self.spawn_unit(i);
+            if let Some(run) = self.units[i].run.as_mut() {
+                run.cron_key = Some(started_at);
+            }
+        }
+        if let Some(next) = next {
+            self.timers
+                .after(cron::sleep_until(next, now), Timer::CronFire(i, gen));
+        }
+    }
+
+    fn arm_all_cron(&mut self) {
+        for i in 0..self.units.len() {
+            if self.units[i].is_cron() {
+                self.arm_cron(i);
+            }
+        }
     }
 
     fn begin_shutdown(&mut self) {
@@ -947,10 +1145,14 @@ impl Supervisor {
     fn marked(&self, i: usize) -> Vec<i32> {
         let dir = self.paths.dir.to_string_lossy();
         let probe = self.units[i].probe.as_ref().map(|p| p.pid);
-        crate::procfs::marked_processes(&self.units[i].cfg.name)
+        let markers = [
+            (MARKER_SERVICE, self.units[i].cfg.name.as_str()),
+            (MARKER_STATE_DIR, &dir),
+        ];
+        // Hooks carry the service's markers too, but run on their own clock.
+        crate::procfs::marked_processes(&markers, &[hooks::MARKER_HOOK])
             .into_iter()
             .filter(|&pid| Some(pid) != probe)
-            .filter(|&pid| crate::procfs::environ_has(pid, MARKER_STATE_DIR, &dir))
             .filter(|&pid| crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z'))
             .collect()
     }
@@ -970,15 +1172,16 @@ impl Supervisor {
         if self.reload.is_some() {
             return false;
         }
+        // Hooks are bounded by their timeouts, so waiting for them cannot hang shutdown.
+        if self.hooks.running() > 0 {
+            return false;
+        }
         if self.shutting_down {
             return !self.units.iter().any(|u| u.has_processes());
         }
         // Foreground: exit once nothing can ever run again.
         self.foreground
-            && !self
-                .units
-                .iter()
-                .any(|u| u.is_active() || u.cfg.cron.is_some())
+            && !self.units.iter().any(|u| u.is_active() || u.is_cron())
             && self.waiters.is_empty()
     }
 
@@ -1035,7 +1238,11 @@ impl Supervisor {
 impl Unit {
     /// A start by hand (`start -s`, `restart -s`) begins a fresh history.
     fn reset_for_manual_start(&mut self) {
-        self.state = State::Pending;
+        self.state = if self.is_cron() {
+            State::Idle
+        } else {
+            State::Pending
+        };
         self.consecutive = 0;
         self.restart_count = 0;
         self.reason = None;

@@ -2,7 +2,7 @@
 //! (stale files, and its service processes: never two copies of a service), then set up
 //! the signal pipe, subreaping and the control socket.
 
-use super::{Signals, Supervisor, Unit, MARKER_STATE_DIR};
+use super::{Signals, Supervisor, Unit, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::logger::{info, warning};
@@ -48,11 +48,30 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         paths.socket().display()
     );
 
-    let units = config.services.iter().cloned().map(Unit::new).collect();
+    // Cron history survives supervisor restarts through state.json.
+    let previous = StateFile::read(paths).unwrap_or_default();
+    let units = config
+        .services
+        .iter()
+        .map(|svc| {
+            let history = previous
+                .services
+                .get(&svc.name)
+                .and_then(|r| r.cron.as_ref())
+                .map(|c| c.history.clone())
+                .unwrap_or_default();
+            Unit::new(svc.clone(), history)
+        })
+        .collect();
+    let wake = signals
+        .pipe_writer
+        .try_clone()
+        .map_err(|e| Error::io("signal pipe", e))?;
     let pid1 = sys::getpid() == 1;
     Ok(Supervisor {
         paths: paths.clone(),
         output: super::Output::new(paths.clone(), foreground),
+        hooks: super::Hooks::new(wake, paths.dir.clone()),
         config,
         units,
         timers: Default::default(),
@@ -133,10 +152,11 @@ pub fn stop_leftovers(paths: &Paths, also: &[String]) {
                 }
             }
         }
-        for pid in crate::procfs::marked_processes(name) {
-            if crate::procfs::environ_has(pid, MARKER_STATE_DIR, &dir) {
-                targets.push((name.clone(), pid));
-            }
+        for pid in crate::procfs::marked_processes(
+            &[(MARKER_SERVICE, name), (MARKER_STATE_DIR, &dir)],
+            &[],
+        ) {
+            targets.push((name.clone(), pid));
         }
     }
     targets.sort();
@@ -197,6 +217,7 @@ fn install_signals() -> Result<Signals> {
     reg(libc::SIGHUP, Some(&hup))?;
     Ok(Signals {
         pipe: read,
+        pipe_writer: write,
         term,
         int,
         hup,

@@ -1,9 +1,10 @@
 //! One configured service as the loop sees it: its config, where it is in its life, and
 //! its live instance if any. Owned and mutated by the loop only.
 
+use super::cron::CronState;
 use super::policy::ExitStatus;
 use crate::config::Service;
-use crate::ipc::{ServiceStatus, State};
+use crate::ipc::{CronRun, ServiceStatus, State};
 use crate::state::ServiceRecord;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,6 +33,10 @@ pub struct Run {
     pub stop: Option<StopIntent>,
     /// SIGKILL already sent to the group.
     pub killed: bool,
+    /// Started by the restart policy (fires `on_restart.success` once up).
+    pub is_restart: bool,
+    /// For a cron run: its `started_at` key in the history.
+    pub cron_key: Option<String>,
 }
 
 impl Run {
@@ -45,6 +50,8 @@ impl Run {
             reaped: None,
             stop: None,
             killed: false,
+            is_restart: false,
+            cron_key: None,
         }
     }
 }
@@ -71,13 +78,22 @@ pub struct Unit {
     pub restart_at: Option<Instant>,
     /// Bumped at every spawn and state change that invalidates armed timers.
     pub generation: u64,
+    /// Schedule and run history of a cron job.
+    pub cron: Option<CronState>,
 }
 
 impl Unit {
-    pub fn new(cfg: Service) -> Unit {
+    /// A unit for `cfg`; a cron job starts idle and takes over `history` from state.json.
+    pub fn new(cfg: Service, history: Vec<CronRun>) -> Unit {
+        let cron = cfg.cron.as_ref().map(|spec| CronState::new(spec, history));
         Unit {
+            state: if cron.is_some() {
+                State::Idle
+            } else {
+                State::Pending
+            },
+            cron,
             cfg,
-            state: State::Pending,
             run: None,
             probe: None,
             up: false,
@@ -91,6 +107,10 @@ impl Unit {
             restart_at: None,
             generation: 0,
         }
+    }
+
+    pub fn is_cron(&self) -> bool {
+        self.cron.is_some()
     }
 
     /// Satisfies dependents: up, finished its work, or skipped.
@@ -133,7 +153,7 @@ impl Unit {
             pgid: run.map(|r| r.pgid),
             start_ticks: run.and_then(|r| r.start_ticks),
             reason: self.reason.clone(),
-            cron: None,
+            cron: self.cron.as_ref().map(|c| c.status()),
         }
     }
 
@@ -168,7 +188,7 @@ impl Unit {
             cpu_s: None,
             tasks: None,
             processes: Vec::new(),
-            cron: None,
+            cron: rec.cron,
         };
         if let Some(run) = run {
             let members: Vec<i32> = crate::procfs::group_members(run.pgid)
