@@ -530,13 +530,16 @@ impl Supervisor {
 
     fn status_reply(&self, service: Option<&str>) -> Option<Response> {
         let now = Instant::now();
-        let services = match service {
+        let selected: Vec<&Unit> = match service {
             Some(name) => match self.find(name) {
-                Ok(i) => vec![self.units[i].status(now)],
+                Ok(i) => vec![&self.units[i]],
                 Err(e) => return Some(e),
             },
-            None => self.units.iter().map(|u| u.status(now)).collect(),
+            None => self.units.iter().collect(),
         };
+        let pgids: Vec<i32> = selected.iter().filter_map(|u| u.live_pgid()).collect();
+        let groups = crate::procfs::by_group(&pgids);
+        let services = selected.iter().map(|u| u.status(now, &groups)).collect();
         let report = StatusReport {
             supervisor_pid: Some(sys::getpid()),
             config: Some(self.config.path.clone()),

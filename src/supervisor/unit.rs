@@ -5,7 +5,9 @@ use super::cron::CronState;
 use super::policy::ExitStatus;
 use crate::config::Service;
 use crate::ipc::{CronRun, ServiceStatus, State};
+use crate::procfs::ProcStat;
 use crate::state::ServiceRecord;
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Why the supervisor is stopping an instance; decides what happens once it is gone.
@@ -125,6 +127,14 @@ impl Unit {
     }
 
     /// Has a process (or probe) the loop still has to see die.
+    /// The process group of the live instance, if any.
+    pub fn live_pgid(&self) -> Option<i32> {
+        self.run
+            .as_ref()
+            .filter(|r| r.reaped.is_none())
+            .map(|r| r.pgid)
+    }
+
     pub fn has_processes(&self) -> bool {
         self.run.is_some() || self.probe.is_some()
     }
@@ -157,8 +167,9 @@ impl Unit {
         }
     }
 
-    /// The status a client sees; /proc figures are read here, only on request.
-    pub fn status(&self, now: Instant) -> ServiceStatus {
+    /// The status a client sees; /proc figures come from `groups` (one /proc pass for
+    /// every service, made only when a client asks).
+    pub fn status(&self, now: Instant, groups: &HashMap<i32, Vec<ProcStat>>) -> ServiceStatus {
         let rec = self.record();
         let run = self.run.as_ref().filter(|r| r.reaped.is_none());
         let mut st = ServiceStatus {
@@ -191,10 +202,9 @@ impl Unit {
             cron: rec.cron,
         };
         if let Some(run) = run {
-            let members: Vec<i32> = crate::procfs::group_members(run.pgid)
-                .iter()
-                .map(|p| p.pid)
-                .collect();
+            let members: Vec<i32> = groups
+                .get(&run.pgid)
+                .map_or_else(Vec::new, |g| g.iter().map(|p| p.pid).collect());
             let snap = crate::procfs::snapshot(&members);
             st.rss_bytes = Some(snap.rss_bytes);
             st.cpu_s = Some(snap.cpu_s);
