@@ -1,11 +1,21 @@
 //! `sysg logs`: the last lines of each service's log files, then optionally follow them.
 //! Reads the files directly, so it works with or without a supervisor.
 //!
+//! The supervisor rotates `<name>_<stream>.log` to `.1` (older ones shift to `.2`, `.3`, …)
+//! at a line boundary. Asked for more lines than the current file holds, `logs` goes on
+//! into `.1`, then `.2`, … until it has them. Every file that contributes lines gets its
+//! own `==> path <==` header, oldest first, with the current file last, so the output is
+//! the last N lines in order and each one is under the file it came from (the same shape
+//! as `tail -n N f.1 f`). A rotated file that contributes nothing is not mentioned; the
+//! current file always gets its header when it exists, even when it is empty.
+//!
 //! Following polls file sizes every 250 ms rather than using inotify: it costs nothing
 //! measurable, needs no `unsafe`, and sees rotation (inode change) and truncation (size
 //! below what was read) the same way. Streamed lines carry a `name | ` prefix
 //! (`name (stderr) | ` for stderr, the same shape as the foreground supervisor's echo)
 //! whenever more than one file is followed; a single followed file streams bare lines.
+//! The caller decides when following ends (see [`show`]); before it returns, whatever the
+//! files still hold is printed, an unterminated last line included.
 
 use crate::error::Result;
 use crate::paths::{service_log, Stream};
@@ -101,31 +111,110 @@ pub fn header(name: &str, running: bool) -> String {
     )
 }
 
-/// Prints each service's header and the last `lines` lines of its selected files; with
-/// `follow`, then streams new lines until the process is killed. A write error (reader
-/// gone, e.g. `| head`) ends it quietly with `Ok`.
+/// One file's part of the initial output: its path and the lines shown from it.
+type Block = (PathBuf, Vec<String>);
+
+/// The `i`th rotated file of `path`: `<path>.<i>`, `.1` being the newest.
+fn rotated(path: &Path, i: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{i}"));
+    PathBuf::from(name)
+}
+
+/// The last `n` lines of a log across rotation, as blocks oldest file first. `current` is
+/// the open current file (`None` when it does not exist) with its metadata; it always
+/// yields a block, the rotated files `.1`, `.2`, … only while lines are still wanted and
+/// only when they contribute one. Each file is read backwards, only as far as needed.
+/// A rotated file whose inode was already read (it was renamed while we were reading) is
+/// skipped, so no line is shown twice.
+fn tail_across_rotation(
+    path: &Path,
+    current: Option<(&File, &fs::Metadata)>,
+    n: usize,
+) -> Vec<Block> {
+    let cannot_read = |e: io::Error| vec![format!("(cannot read: {e})")];
+    let mut blocks = Vec::new();
+    let mut seen = Vec::new();
+    let mut want = n;
+    if let Some((file, meta)) = current {
+        seen.push((meta.dev(), meta.ino()));
+        match tail_of(file, meta.len(), n) {
+            Ok(lines) => {
+                want -= lines.len();
+                blocks.push((path.to_path_buf(), lines));
+            }
+            Err(e) => {
+                // Without the current file's count, older lines would be out of place.
+                want = 0;
+                blocks.push((path.to_path_buf(), cannot_read(e)));
+            }
+        }
+    }
+    let mut i = 1;
+    while want > 0 {
+        let old = rotated(path, i);
+        i += 1;
+        let opened = File::open(&old).and_then(|f| {
+            let meta = f.metadata()?;
+            Ok((f, meta))
+        });
+        let (file, meta) = match opened {
+            Ok(found) => found,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => {
+                blocks.push((old, cannot_read(e)));
+                break;
+            }
+        };
+        let id = (meta.dev(), meta.ino());
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        match tail_of(&file, meta.len(), want) {
+            Ok(lines) if lines.is_empty() => {}
+            Ok(lines) => {
+                want -= lines.len();
+                blocks.push((old, lines));
+            }
+            Err(e) => {
+                blocks.push((old, cannot_read(e)));
+                break;
+            }
+        }
+    }
+    blocks.reverse();
+    blocks
+}
+
+/// Prints each service's header and the last `lines` lines of its selected files (across
+/// rotated files, see the module docs). With `follow`, then streams new lines, asking
+/// `keep_following` at every poll tick (250 ms): once it returns false, what the files
+/// still hold is printed and `show` returns `Ok`. A caller that never wants to stop passes
+/// `&|| true` and ends the process itself. A write error (reader gone, e.g. `| head`)
+/// ends it quietly with `Ok`.
 pub fn show(
     log_dir: &Path,
     services: &[(String, bool)],
     lines: usize,
     kind: Kind,
     follow: bool,
+    keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let polls = if follow { None } else { Some(0) };
+    let follow = follow.then_some(keep_following);
     // Only writes to `out` can fail here (unreadable logs are reported inline); a failed
     // write means nobody is reading any more, which is not an error worth a message.
-    let _ = show_for(log_dir, services, lines, kind, polls, out);
+    let _ = show_io(log_dir, services, lines, kind, follow, out);
     Ok(())
 }
 
-/// `show` with a bound on follow rounds (`None`: forever), so tests can end it.
-fn show_for(
+fn show_io(
     log_dir: &Path,
     services: &[(String, bool)],
     lines: usize,
     kind: Kind,
-    polls: Option<u64>,
+    follow: Option<&dyn Fn() -> bool>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let mut tails = Vec::new();
@@ -141,26 +230,29 @@ fn show_for(
             let mut tail = Tail::new(name, *stream, path.clone());
             let opened = File::open(&path).and_then(|f| {
                 let meta = f.metadata()?;
-                let text = tail_of(&f, meta.len(), lines)?;
-                Ok((f, meta, text))
+                Ok((f, meta))
             });
-            let body = match opened {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => Some(vec![format!("(cannot read: {e})")]),
-                Ok((file, meta, text)) => {
+            let blocks = match opened {
+                Ok((file, meta)) => {
+                    let blocks = tail_across_rotation(&path, Some((&file, &meta)), lines);
                     tail.resume(file, &meta);
-                    Some(text)
+                    blocks
                 }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    tail_across_rotation(&path, None, lines)
+                }
+                Err(e) => vec![(path, vec![format!("(cannot read: {e})")])],
             };
             tails.push(tail);
-            let Some(body) = body else { continue };
-            if shown > 0 {
-                writeln!(out)?;
-            }
-            shown += 1;
-            writeln!(out, "==> {} <==", path.display())?;
-            for line in body {
-                writeln!(out, "{line}")?;
+            for (path, body) in blocks {
+                if shown > 0 {
+                    writeln!(out)?;
+                }
+                shown += 1;
+                writeln!(out, "==> {} <==", path.display())?;
+                for line in body {
+                    writeln!(out, "{line}")?;
+                }
             }
         }
         if shown == 0 {
@@ -168,17 +260,26 @@ fn show_for(
         }
     }
     out.flush()?;
+    let Some(keep_following) = follow else {
+        return Ok(());
+    };
     let prefixed = tails.len() > 1;
-    let mut round = 0u64;
-    while polls.is_none_or(|max| round < max) {
+    loop {
         std::thread::sleep(FOLLOW_INTERVAL);
+        // Asked before reading, so the last read sees everything written before the
+        // answer turned false.
+        let keep = keep_following();
         for tail in &mut tails {
             tail.poll(out, prefixed)?;
         }
+        if !keep {
+            for tail in &mut tails {
+                tail.finish_line(out, prefixed)?;
+            }
+            return out.flush();
+        }
         out.flush()?;
-        round += 1;
     }
-    Ok(())
 }
 
 /// One followed log file: where we are in it and which file (inode) that position
@@ -417,7 +518,7 @@ mod tests {
         let services: Vec<(String, bool)> =
             services.iter().map(|(n, r)| (n.to_string(), *r)).collect();
         let mut out = Vec::new();
-        show(dir, &services, lines, kind, false, &mut out).unwrap();
+        show(dir, &services, lines, kind, false, &|| true, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -467,7 +568,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         write(&tmp.path().join("api_stdout.log"), "hello\n");
         let services = vec![("api".to_string(), true)];
-        assert!(show(tmp.path(), &services, 10, Kind::All, true, &mut Closed).is_ok());
+        assert!(show(
+            tmp.path(),
+            &services,
+            10,
+            Kind::All,
+            true,
+            &|| true,
+            &mut Closed
+        )
+        .is_ok());
     }
 
     #[test]
@@ -487,7 +597,12 @@ mod tests {
         };
         let mut out = Vec::new();
         let services = vec![("api".to_string(), true)];
-        show_for(&dir, &services, 10, Kind::All, Some(5), &mut out).unwrap();
+        let ticks = std::cell::Cell::new(0);
+        let keep = || {
+            ticks.set(ticks.get() + 1);
+            ticks.get() < 5
+        };
+        show(&dir, &services, 10, Kind::All, true, &keep, &mut out).unwrap();
         writer.join().unwrap();
         let text = String::from_utf8(out).unwrap();
         let streamed: Vec<&str> = text.lines().skip_while(|l| *l != "old").skip(1).collect();
@@ -523,5 +638,165 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a\nunfinished tail\nlast old\nfresh\nafter truncate\n"
         );
+    }
+
+    /// `dir/<name>_stdout.log` and its rotated files: `current` lines in the current file,
+    /// then `older[0]` lines in `.1`, `older[1]` in `.2`, … numbered so that line 1 is
+    /// the oldest of all.
+    fn rotated_logs(dir: &Path, name: &str, current: usize, older: &[usize]) -> usize {
+        let total = current + older.iter().sum::<usize>();
+        let mut next = 1;
+        let path = dir.join(format!("{name}_stdout.log"));
+        for (i, count) in older.iter().enumerate().rev() {
+            let text: String = (next..next + count)
+                .map(|k| format!("line {k}\n"))
+                .collect();
+            write(&rotated(&path, i + 1), &text);
+            next += count;
+        }
+        let text: String = (next..next + current)
+            .map(|k| format!("line {k}\n"))
+            .collect();
+        write(&path, &text);
+        total
+    }
+
+    #[test]
+    fn tail_reads_back_into_rotated_files_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        assert_eq!(rotated_logs(dir, "api", 3, &[5, 5]), 13);
+        let d = dir.display();
+        let out = run_show(dir, &[("api", true)], 10, Kind::Stdout);
+        let mut expected = format!("{}\n\n==> {d}/api_stdout.log.2 <==\n", header("api", true));
+        for k in 4..=5 {
+            expected.push_str(&format!("line {k}\n"));
+        }
+        expected.push_str(&format!("\n==> {d}/api_stdout.log.1 <==\n"));
+        for k in 6..=10 {
+            expected.push_str(&format!("line {k}\n"));
+        }
+        expected.push_str(&format!("\n==> {d}/api_stdout.log <==\n"));
+        for k in 11..=13 {
+            expected.push_str(&format!("line {k}\n"));
+        }
+        assert_eq!(out, expected);
+        let shown: Vec<&str> = out.lines().filter(|l| l.starts_with("line ")).collect();
+        let want: Vec<String> = (4..=13).map(|k| format!("line {k}")).collect();
+        assert_eq!(shown, want);
+    }
+
+    #[test]
+    fn tail_within_the_current_file_shows_only_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        rotated_logs(dir, "api", 3, &[5, 5]);
+        let d = dir.display();
+        let out = run_show(dir, &[("api", true)], 2, Kind::Stdout);
+        assert_eq!(
+            out,
+            format!(
+                "{}\n\n==> {d}/api_stdout.log <==\nline 12\nline 13\n",
+                header("api", true)
+            )
+        );
+        // Exactly what the current file holds: still no rotated file is opened.
+        let out = run_show(dir, &[("api", true)], 3, Kind::Stdout);
+        assert!(!out.contains(".log.1"), "{out}");
+    }
+
+    #[test]
+    fn tail_across_rotation_takes_everything_there_is_and_skips_empty_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // A fresh, still empty current file right after a rotation; `.2` is empty too.
+        rotated_logs(dir, "api", 0, &[2, 0, 1]);
+        let d = dir.display();
+        let out = run_show(dir, &[("api", true)], 50, Kind::Stdout);
+        assert_eq!(
+            out,
+            format!(
+                "{}\n\n==> {d}/api_stdout.log.3 <==\nline 1\n\n==> {d}/api_stdout.log.1 <==\nline 2\nline 3\n\n==> {d}/api_stdout.log <==\n",
+                header("api", true)
+            )
+        );
+        // No current file at all (mid-rotation): the rotated ones are still shown.
+        fs::remove_file(dir.join("api_stdout.log")).unwrap();
+        let out = run_show(dir, &[("api", true)], 2, Kind::Stdout);
+        assert!(
+            out.ends_with(&format!("==> {d}/api_stdout.log.1 <==\nline 2\nline 3\n")),
+            "{out}"
+        );
+        assert!(!out.contains("no logs yet"), "{out}");
+    }
+
+    #[test]
+    fn tail_across_rotation_skips_a_file_already_read_under_another_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("api_stdout.log");
+        write(&p, "a\nb\n");
+        let file = File::open(&p).unwrap();
+        let meta = file.metadata().unwrap();
+        // Rotated after we opened it: `.1` is now the very file we hold.
+        fs::hard_link(&p, rotated(&p, 1)).unwrap();
+        write(&rotated(&p, 2), "older\n");
+        let blocks = tail_across_rotation(&p, Some((&file, &meta)), 10);
+        assert_eq!(
+            blocks,
+            [
+                (rotated(&p, 2), vec!["older".to_string()]),
+                (p.clone(), vec!["a".to_string(), "b".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn follow_ends_when_told_and_prints_what_was_left() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let log = dir.join("api_stdout.log");
+        write(&log, "old\n");
+        let keep = Arc::new(AtomicBool::new(true));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let follower = {
+            let (dir, keep) = (dir.clone(), keep.clone());
+            std::thread::spawn(move || {
+                let services = vec![("api".to_string(), true)];
+                let mut out = Vec::new();
+                let keep_following = || keep.load(Ordering::SeqCst);
+                let result = show(
+                    &dir,
+                    &services,
+                    10,
+                    Kind::Stdout,
+                    true,
+                    &keep_following,
+                    &mut out,
+                );
+                let _ = done_tx.send(());
+                result.map(|()| String::from_utf8(out).unwrap())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        append(&log, "during 1\n");
+        std::thread::sleep(Duration::from_millis(300));
+        // Written just before the stop: the final drain must still print these, the
+        // unterminated last line as a line of its own.
+        append(&log, "during 2\nlast words");
+        keep.store(false, Ordering::SeqCst);
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "show did not return after keep_following turned false"
+        );
+        let text = follower.join().unwrap().unwrap();
+        let body: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("==>"))
+            .skip(1)
+            .collect();
+        assert_eq!(body, ["old", "during 1", "during 2", "last words"]);
+        assert!(text.ends_with("last words\n"), "{text:?}");
     }
 }

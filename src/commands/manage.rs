@@ -92,9 +92,22 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
         LogKind::Stderr => super::logs::Kind::Stderr,
         LogKind::All => super::logs::Kind::All,
     };
+    // Following ends by itself once the supervisor running now has stopped (its services'
+    // last lines are printed first); with none running, it goes on until Ctrl-C.
+    let supervisor = crate::state::running_supervisor(&paths);
+    let keep_following =
+        || supervisor.is_none() || crate::state::running_supervisor(&paths) == supervisor;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    super::logs::show(&paths.log_dir(), &selected, lines, kind, follow, &mut out)?;
+    super::logs::show(
+        &paths.log_dir(),
+        &selected,
+        lines,
+        kind,
+        follow,
+        &keep_following,
+        &mut out,
+    )?;
     Ok(0)
 }
 

@@ -30,7 +30,7 @@ use locate::{display_path, Locator, Seg};
 /// use is refused at load (so `validate` and `start` agree) with `not supported yet`.
 /// Delete an entry when its feature lands. `logs` covers both the top-level default and a
 /// service's own limits.
-const UNSUPPORTED: &[&str] = &["health_check", "logs"];
+const UNSUPPORTED: &[&str] = &["logs"];
 
 /// A config file larger than this is surely a wrong path; refuse it instead of reading it.
 const MAX_CONFIG_SIZE: u64 = 4 << 20;

@@ -31,6 +31,9 @@ pub struct CronState {
     pub history: VecDeque<CronRun>,
     /// Generation of the armed fire timer; bumping it disarms the schedule.
     pub gen: u64,
+    /// Wall-clock time (in the job's zone) of the last fire: when clocks go back, the
+    /// same wall time comes round again and must not fire a second time.
+    pub last_wall: Option<chrono::NaiveDateTime>,
 }
 
 impl CronState {
@@ -55,22 +58,40 @@ impl CronState {
             next: None,
             history,
             gen: 0,
+            last_wall: None,
         }
     }
 
     /// The first fire time strictly after `after`, following the zone's wall clock.
+    ///
+    /// The cron crate walks wall-clock time, so in a repeated (fall-back) hour it can
+    /// answer with an instant before `after`; such answers, and a second fire at the wall
+    /// time fired last, are passed over. Look-ahead is bounded so no schedule can spin.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        fn pick<Z: TimeZone>(
+            it: impl Iterator<Item = DateTime<Z>>,
+            after: DateTime<Utc>,
+            last: Option<chrono::NaiveDateTime>,
+        ) -> Option<DateTime<Utc>> {
+            it.take(16)
+                .find(|t| t.with_timezone(&Utc) > after && Some(t.naive_local()) != last)
+                .map(|t| t.with_timezone(&Utc))
+        }
         let schedule = &self.spec.schedule;
+        let last = self.last_wall;
         match &self.zone {
-            Zone::Utc => schedule.after(&after).next(),
-            Zone::Local => schedule
-                .after(&after.with_timezone(&Local))
-                .next()
-                .map(|t| t.with_timezone(&Utc)),
-            Zone::Named(z) => schedule
-                .after(&after.with_timezone(z))
-                .next()
-                .map(|t| t.with_timezone(&Utc)),
+            Zone::Utc => pick(schedule.after(&after), after, last),
+            Zone::Local => pick(schedule.after(&after.with_timezone(&Local)), after, last),
+            Zone::Named(z) => pick(schedule.after(&after.with_timezone(z)), after, last),
+        }
+    }
+
+    /// Wall-clock time of instant `t` in the job's zone.
+    pub fn wall(&self, t: DateTime<Utc>) -> chrono::NaiveDateTime {
+        match &self.zone {
+            Zone::Utc => t.naive_utc(),
+            Zone::Local => t.with_timezone(&Local).naive_local(),
+            Zone::Named(z) => t.with_timezone(z).naive_local(),
         }
     }
 
@@ -174,6 +195,35 @@ mod tests {
             c.next_after(utc("2025-12-31T15:47:03Z")),
             Some(utc("2025-12-31T15:47:10Z"))
         );
+    }
+
+    #[test]
+    fn a_repeated_wall_time_fires_once_in_a_named_zone() {
+        if !std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+            eprintln!("skipped: no /usr/share/zoneinfo/Europe/Berlin");
+            return;
+        }
+        let berlin = || Timezone::Named("Europe/Berlin".into());
+        // 2025-10-26: Berlin clocks go from 03:00 CEST back to 02:00 CET.
+        let mut c = CronState::new(&spec("0 30 2 * * *", berlin()), vec![]);
+        let first = c.next_after(utc("2025-10-25T12:00:00Z")).unwrap();
+        assert_eq!(first, utc("2025-10-26T00:30:00Z"), "02:30 CEST");
+        c.last_wall = Some(c.wall(first));
+        let second = c.next_after(first).unwrap();
+        assert_eq!(
+            second,
+            utc("2025-10-27T01:30:00Z"),
+            "next day, not 02:30 CET again"
+        );
+        // Asked from inside the repeated hour, the answer is never in the past.
+        let mut c = CronState::new(&spec("*/10 * * * * *", berlin()), vec![]);
+        let mut t = utc("2025-10-26T00:59:30Z");
+        for _ in 0..10 {
+            let n = c.next_after(t).unwrap();
+            assert!(n > t, "{n} after {t}");
+            c.last_wall = Some(c.wall(n));
+            t = n;
+        }
     }
 
     #[test]

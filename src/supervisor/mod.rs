@@ -4,6 +4,7 @@
 
 mod control;
 mod cron;
+mod health;
 mod hooks;
 mod output;
 mod policy;
@@ -11,6 +12,7 @@ mod spawn;
 mod startup;
 mod timers;
 mod unit;
+mod workers;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -20,7 +22,7 @@ use crate::paths::{Paths, Stream};
 use crate::state::{PidFile, StateFile};
 use crate::sys;
 use control::{Client, ClientEvent};
-use hooks::{Event, Hooks, Outcome};
+use hooks::{Event, Outcome};
 use output::{Output, Pipe, ReadOutcome};
 use policy::{Ended, ExitStatus, Next, Policy};
 use std::fs::File;
@@ -32,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timers::Timers;
 use unit::{Run, StopIntent, Unit, UP_AFTER};
+use workers::{ProbeResult, Workers};
 
 use spawn::{MARKER_SERVICE, MARKER_STATE_DIR};
 pub use startup::stop_leftovers;
@@ -54,6 +57,7 @@ enum Timer {
     Kill(usize, u64),
     Recheck(usize, u64),
     CronFire(usize, u64),
+    Health(usize, u64),
     ClientDeadline(u64),
 }
 
@@ -79,7 +83,7 @@ pub struct Supervisor {
     units: Vec<Unit>,
     timers: Timers<Timer>,
     output: Output,
-    hooks: Hooks,
+    workers: Workers,
     pipes: Vec<Pipe>,
     clients: Vec<Client>,
     listener: UnixListener,
@@ -190,7 +194,9 @@ impl Supervisor {
             };
             self.on_reaped(pid, status);
         }
-        self.hooks.collect();
+        for result in self.workers.collect() {
+            self.on_probe(result);
+        }
         self.check_stopping();
         let term = self.signals.term.swap(false, Ordering::Relaxed);
         let int = self.signals.int.swap(false, Ordering::Relaxed);
@@ -230,7 +236,7 @@ impl Supervisor {
                 return;
             }
         }
-        if !self.hooks.route_exit(pid, status) {
+        if !self.workers.route_exit(pid, status) {
             debug!("reaped orphan pid {pid} ({})", describe(status));
         }
     }
@@ -315,28 +321,16 @@ impl Supervisor {
     fn on_timer(&mut self, t: Timer) {
         match t {
             Timer::Up(i, gen) => {
-                let Some(u) = self.units.get_mut(i) else {
-                    return;
-                };
+                let Some(u) = self.units.get(i) else { return };
                 let alive = u
                     .run
                     .as_ref()
                     .is_some_and(|r| r.reaped.is_none() && r.stop.is_none());
-                if u.generation == gen && alive && u.state == State::Running {
-                    u.up = true;
-                    info!("{} is up", u.cfg.name);
-                    let pid = u.run.as_ref().map(|r| r.pid);
-                    let restarted = u.run.as_ref().is_some_and(|r| r.is_restart);
-                    self.hooks
-                        .fire(&u.cfg, Event::Start, Outcome::Success, None, pid);
-                    if restarted {
-                        self.hooks
-                            .fire(&u.cfg, Event::Restart, Outcome::Success, None, pid);
-                    }
-                    self.state_dirty = true;
-                    self.schedule();
+                if u.generation == gen && alive && u.state == State::Running && !u.up {
+                    self.mark_up(i);
                 }
             }
+            Timer::Health(i, gen) => self.probe_now(i, gen),
             Timer::Restart(i, gen) => {
                 let Some(u) = self.units.get_mut(i) else {
                     return;
@@ -401,6 +395,100 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// The instance passed the up rule (1 s alive, or its first passing health check).
+    fn mark_up(&mut self, i: usize) {
+        let u = &mut self.units[i];
+        u.up = true;
+        info!("{} is up", u.cfg.name);
+        let pid = u.run.as_ref().map(|r| r.pid);
+        let restarted = u.run.as_ref().is_some_and(|r| r.is_restart);
+        hooks::fire(
+            &mut self.workers,
+            &u.cfg,
+            Event::Start,
+            Outcome::Success,
+            None,
+            pid,
+        );
+        if restarted {
+            hooks::fire(
+                &mut self.workers,
+                &u.cfg,
+                Event::Restart,
+                Outcome::Success,
+                None,
+                pid,
+            );
+        }
+        self.state_dirty = true;
+        self.schedule();
+    }
+
+    fn probe_now(&mut self, i: usize, gen: u64) {
+        let Some(u) = self.units.get(i) else { return };
+        let alive = u
+            .run
+            .as_ref()
+            .is_some_and(|r| r.reaped.is_none() && r.stop.is_none());
+        let Some(check) = u.cfg.health_check.as_ref() else {
+            return;
+        };
+        if u.generation != gen || !alive || u.up || self.shutting_down {
+            return;
+        }
+        if let Err(e) = health::launch(&mut self.workers, &u.cfg, check, i, gen) {
+            warning!(
+                "{}: cannot start a health probe ({e}); retrying",
+                u.cfg.name
+            );
+            let interval = check.interval;
+            self.timers.after(interval, Timer::Health(i, gen));
+        }
+    }
+
+    fn on_probe(&mut self, r: ProbeResult) {
+        let Some(u) = self.units.get_mut(r.unit) else {
+            return;
+        };
+        let alive = u
+            .run
+            .as_ref()
+            .is_some_and(|run| run.reaped.is_none() && run.stop.is_none());
+        if u.generation != r.generation || !alive || u.up || u.state != State::Running {
+            return;
+        }
+        let Some(check) = u.cfg.health_check.clone() else {
+            return;
+        };
+        if r.healthy {
+            debug!("{}: health check passed ({})", u.cfg.name, r.detail);
+            self.mark_up(r.unit);
+            return;
+        }
+        let Some(run) = u.run.as_mut() else { return };
+        run.probe_failures += 1;
+        let failures = run.probe_failures;
+        debug!(
+            "{}: health check failed ({failures}/{}): {}",
+            u.cfg.name, check.retries, r.detail
+        );
+        if failures < check.retries {
+            self.timers
+                .after(check.interval, Timer::Health(r.unit, r.generation));
+            return;
+        }
+        warning!(
+            "{}: health check failed {failures} times, last: {}; stopping it",
+            u.cfg.name,
+            r.detail
+        );
+        u.reason = Some(format!(
+            "health check failed {failures} times: {}",
+            r.detail
+        ));
+        self.stop_unit(r.unit, StopIntent::Unhealthy);
     }
 
     fn on_pipes(&mut self, ready: &[i16]) {
@@ -813,14 +901,26 @@ impl Supervisor {
                 u.state = State::Running;
                 u.reason = None;
                 let name = u.cfg.name.clone();
+                // With a health check the first probe goes at once: readiness then has no
+                // fixed floor. Without one, the 1 s rule applies.
+                let first = match u.cfg.health_check {
+                    Some(_) => (Duration::ZERO, Timer::Health(i, gen)),
+                    None => (UP_AFTER, Timer::Up(i, gen)),
+                };
+                self.timers.after(first.0, first.1);
                 self.add_pipes(&name, s.stdout, s.stderr);
-                self.timers.after(UP_AFTER, Timer::Up(i, gen));
             }
             Err(e) => {
                 error!("{}: cannot start: {e}", u.cfg.name);
                 u.reason = Some(format!("cannot start: {e}"));
-                self.hooks
-                    .fire(&u.cfg, Event::Start, Outcome::Error, None, None);
+                hooks::fire(
+                    &mut self.workers,
+                    &u.cfg,
+                    Event::Start,
+                    Outcome::Error,
+                    None,
+                    None,
+                );
                 if u.is_cron() {
                     // The next fire is the retry.
                     u.state = State::Idle;
@@ -866,7 +966,7 @@ impl Supervisor {
                         self.arm_cron(i);
                     }
                     StopIntent::Restart => u.state = State::Pending,
-                    StopIntent::Stop => u.state = State::Stopped,
+                    StopIntent::Stop | StopIntent::Unhealthy => u.state = State::Stopped,
                     StopIntent::Shutdown => {
                         if u.is_active() {
                             u.state = State::Stopped;
@@ -913,9 +1013,11 @@ impl Supervisor {
                 c.finish(key, uptime, code, signal);
             }
         }
-        if let Some(intent) = run.stop {
+        let unhealthy = run.stop == Some(StopIntent::Unhealthy);
+        if let Some(intent) = run.stop.filter(|_| !unhealthy) {
             info!("{} stopped", u.cfg.name);
-            self.hooks.fire(
+            hooks::fire(
+                &mut self.workers,
                 &u.cfg,
                 Event::Stop,
                 Outcome::Success,
@@ -923,7 +1025,9 @@ impl Supervisor {
                 Some(run.pid),
             );
             match intent {
-                StopIntent::Stop | StopIntent::Shutdown => u.state = State::Stopped,
+                StopIntent::Stop | StopIntent::Shutdown | StopIntent::Unhealthy => {
+                    u.state = State::Stopped
+                }
                 StopIntent::Restart => {
                     u.reset_for_manual_start();
                     if u.is_cron() {
@@ -936,9 +1040,10 @@ impl Supervisor {
             self.maybe_finish_reload();
             return;
         }
-        let failed = !status.success();
+        let failed = unhealthy || !status.success();
         if failed && !was_up {
-            self.hooks.fire(
+            hooks::fire(
+                &mut self.workers,
                 &u.cfg,
                 Event::Start,
                 Outcome::Error,
@@ -951,8 +1056,14 @@ impl Supervisor {
         } else {
             Outcome::Success
         };
-        self.hooks
-            .fire(&u.cfg, Event::Stop, outcome, Some(status), Some(run.pid));
+        hooks::fire(
+            &mut self.workers,
+            &u.cfg,
+            Event::Stop,
+            outcome,
+            Some(status),
+            Some(run.pid),
+        );
         if u.is_cron() {
             // A failed run is never retried by policy: the next fire is the retry.
             u.state = State::Idle;
@@ -962,6 +1073,7 @@ impl Supervisor {
         let ended = Ended {
             status,
             requested: false,
+            unhealthy,
             uptime,
         };
         match policy::after_exit(&Policy::of(&u.cfg), u.consecutive, &ended) {
@@ -973,13 +1085,14 @@ impl Supervisor {
             }
             Next::Exited => {
                 u.state = State::Exited;
-                if !was_up {
+                if !was_up && u.reason.is_none() {
                     u.reason = Some("exited before it was up".into());
                 }
                 self.first_failure.get_or_insert(status.as_code());
             }
             Next::Restart { delay, consecutive } => {
-                self.hooks.fire(
+                hooks::fire(
+                    &mut self.workers,
                     &u.cfg,
                     Event::Restart,
                     Outcome::Error,
@@ -1049,6 +1162,7 @@ impl Supervisor {
         }
         // Strictly after the instant just due, and after now: one instant never fires
         // twice, and a clock that jumped ahead fires once, not once per missed instant.
+        c.last_wall = Some(c.wall(due));
         c.next = c.next_after(due.max(now));
         let started_at = c.format(now);
         let busy = u.run.is_some();
@@ -1153,7 +1267,7 @@ impl Supervisor {
             (MARKER_STATE_DIR, &dir),
         ];
         // Hooks carry the service's markers too, but run on their own clock.
-        crate::procfs::marked_processes(&markers, &[hooks::MARKER_HOOK])
+        crate::procfs::marked_processes(&markers, &[workers::MARKER_AUX])
             .into_iter()
             .filter(|&pid| Some(pid) != probe)
             .filter(|&pid| crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z'))
@@ -1176,7 +1290,7 @@ impl Supervisor {
             return false;
         }
         // Hooks are bounded by their timeouts, so waiting for them cannot hang shutdown.
-        if self.hooks.running() > 0 {
+        if self.workers.running() > 0 {
             return false;
         }
         if self.shutting_down {

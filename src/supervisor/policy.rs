@@ -53,6 +53,8 @@ pub struct Ended {
     pub status: ExitStatus,
     /// The supervisor asked it to stop (stop, restart, shutdown): never a failure.
     pub requested: bool,
+    /// Stopped by us because its health check kept failing: a failure whatever the code.
+    pub unhealthy: bool,
     pub uptime: Duration,
 }
 
@@ -75,7 +77,7 @@ pub fn after_exit(policy: &Policy, consecutive: u32, ended: &Ended) -> Next {
     if ended.requested {
         return Next::Stopped;
     }
-    if ended.status.success() {
+    if ended.status.success() && !ended.unhealthy {
         return Next::Completed;
     }
     if policy.restart == RestartPolicy::Never {
@@ -123,6 +125,7 @@ mod tests {
         Ended {
             status,
             requested: false,
+            unhealthy: false,
             uptime: Duration::from_secs(secs),
         }
     }
@@ -167,9 +170,24 @@ mod tests {
         let e = Ended {
             status: ExitStatus::Signal(15),
             requested: true,
+            unhealthy: false,
             uptime: Duration::ZERO,
         };
         assert_eq!(after_exit(&p, 5, &e), Next::Stopped);
+    }
+
+    #[test]
+    fn an_unhealthy_instance_is_a_failure_even_if_it_exits_zero() {
+        let p = policy(RestartPolicy::OnFailure, None);
+        let e = Ended {
+            status: ExitStatus::Code(0),
+            requested: false,
+            unhealthy: true,
+            uptime: Duration::ZERO,
+        };
+        assert!(matches!(after_exit(&p, 0, &e), Next::Restart { .. }));
+        let p = policy(RestartPolicy::Never, None);
+        assert_eq!(after_exit(&p, 0, &e), Next::Exited);
     }
 
     #[test]

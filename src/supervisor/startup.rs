@@ -71,7 +71,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
     Ok(Supervisor {
         paths: paths.clone(),
         output: super::Output::new(paths.clone(), foreground),
-        hooks: super::Hooks::new(wake, paths.dir.clone()),
+        workers: super::Workers::new(wake, &paths.dir),
         config,
         units,
         timers: Default::default(),

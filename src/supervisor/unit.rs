@@ -19,6 +19,8 @@ pub enum StopIntent {
     Restart,
     /// Supervisor shutdown or full reload.
     Shutdown,
+    /// Its health check failed `retries` times: a failure, handled by the restart policy.
+    Unhealthy,
 }
 
 /// A live process of the service (or its `skip` probe).
@@ -39,6 +41,8 @@ pub struct Run {
     pub is_restart: bool,
     /// For a cron run: its `started_at` key in the history.
     pub cron_key: Option<String>,
+    /// Failed health probes of this instance so far.
+    pub probe_failures: u32,
 }
 
 impl Run {
@@ -54,6 +58,7 @@ impl Run {
             killed: false,
             is_restart: false,
             cron_key: None,
+            probe_failures: 0,
         }
     }
 }
