@@ -295,36 +295,31 @@ fn yaml_syntax_error_is_reported_not_panicked() {
 }
 
 #[test]
-fn not_yet_supported_keys_are_refused() {
-    // logs rotation is part of the contract but not implemented yet: it must be refused
-    // clearly rather than silently ignored. cron, hooks and health_check are in.
+fn every_feature_key_of_the_spec_validates() {
     let w = Sysg::new();
     let (_, out) = validate(
         &w,
         r#"
+        logs: { max_size: "10MB", max_files: 3 }
         services:
           job:
             command: "echo hi"
             cron:
               expression: "*/10 * * * * *"
+              timezone: "UTC"
           web:
             command: "sleep 1000"
             health_check:
               command: "true"
+              interval: "500ms"
             hooks:
               on_start:
-                success: { command: "true" }
+                success: { command: "true", timeout: "5s" }
             logs: { max_size: "1MB", max_files: 2 }
         "#,
     );
-    assert_eq!(out.code, 2, "{out}");
-    let refused: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("not supported yet"))
-        .collect();
-    assert_eq!(refused.len(), 1, "{out}");
-    assert!(refused[0].contains("services.web.logs"), "{out}");
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("OK: 2 services (1 cron)"), "{out}");
 }
 
 #[test]

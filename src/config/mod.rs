@@ -24,13 +24,7 @@ use serde_yaml::Value;
 
 use crate::error::Error;
 use build::Problem;
-use locate::{display_path, Locator, Seg};
-
-/// Features that are parsed and validated but not implemented by the supervisor yet. Each
-/// use is refused at load (so `validate` and `start` agree) with `not supported yet`.
-/// Delete an entry when its feature lands. `logs` covers both the top-level default and a
-/// service's own limits.
-const UNSUPPORTED: &[&str] = &["logs"];
+use locate::{display_path, Locator};
 
 /// A config file larger than this is surely a wrong path; refuse it instead of reading it.
 const MAX_CONFIG_SIZE: u64 = 4 << 20;
@@ -66,8 +60,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
         return Err(Error::Config(vec![yaml_error(&shown, &e)]));
     }
 
-    let (services, mut problems) = build::build(&root, &dir);
-    problems.extend(unsupported(&root));
+    let (services, problems) = build::build(&root, &dir);
     if problems.is_empty() {
         return Ok(Config {
             path: absolute,
@@ -121,39 +114,6 @@ fn yaml_error(shown: &str, e: &serde_yaml::Error) -> String {
         None => (1, 1),
     };
     format!("{shown}:{line}:{col}: invalid YAML: {message}")
-}
-
-/// One `not supported yet` problem per use of an [`UNSUPPORTED`] key.
-fn unsupported(root: &Value) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let not_yet = |path: Vec<Seg>| Problem {
-        path,
-        message: "not supported yet".to_string(),
-    };
-    for key in UNSUPPORTED {
-        if build::TOP_KEYS.contains(key) && root.get(key).is_some_and(|v| !v.is_null()) {
-            problems.push(not_yet(vec![Seg::Key(key.to_string())]));
-        }
-    }
-    let Some(Value::Mapping(services)) = root.get("services") else {
-        return problems;
-    };
-    for (name, service) in services {
-        let Some(name) = build::scalar_text(name) else {
-            continue;
-        };
-        for key in UNSUPPORTED {
-            if service.get(key).is_some_and(|v| !v.is_null()) {
-                let path = vec![
-                    Seg::Key("services".into()),
-                    Seg::Key(name.clone()),
-                    Seg::Key(key.to_string()),
-                ];
-                problems.push(not_yet(path));
-            }
-        }
-    }
-    problems
 }
 
 #[cfg(test)]

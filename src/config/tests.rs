@@ -349,16 +349,8 @@ fn cron_five_fields_accepted_bad_rejected() {
 }
 
 #[test]
-fn logs_are_parsed_then_refused_and_hooks_parsed() {
+fn logs_and_hooks_are_parsed() {
     let yaml = "logs: { max_size: 10MB }\nservices:\n  a:\n    command: x\n    logs: { max_files: 3 }\n    hooks:\n      on_stop:\n        error: { command: notify, timeout: 5s }\n";
-    let got = errors(yaml);
-    assert_eq!(
-        got,
-        [
-            "1:1: logs: not supported yet",
-            "5:5: services.a.logs: not supported yet",
-        ]
-    );
     let dir = tempfile::tempdir().unwrap();
     let a = &built(yaml, dir.path())[0];
     assert_eq!(
@@ -380,7 +372,6 @@ fn logs_are_parsed_then_refused_and_hooks_parsed() {
         [
             "4:14: services.a.hooks.on_boot: unknown key; valid keys: on_start, on_stop, on_restart",
             "4:38: services.a.hooks.on_stop.error.command: missing required key",
-            "5:5: services.a.logs: not supported yet",
             "5:13: services.a.logs.max_size: expected a size such as \"50MB\", got a number",
         ]
     );

@@ -6,6 +6,7 @@ mod control;
 mod cron;
 mod health;
 mod hooks;
+mod logfile;
 mod output;
 mod policy;
 mod spawn;
@@ -115,6 +116,7 @@ pub fn run(paths: Paths, config: Config, mut opts: Options) -> Result<i32> {
             return Err(e);
         }
     };
+    sup.apply_log_limits();
     sup.arm_all_cron();
     sup.schedule();
     sup.flush_state();
@@ -766,6 +768,7 @@ impl Supervisor {
             })
             .collect();
         self.config = config;
+        self.apply_log_limits();
         self.arm_all_cron();
         self.waiters.clear();
         let hint = format!("{}\n", self.config.path.display());
@@ -1199,6 +1202,12 @@ impl Supervisor {
         if let Some(next) = next {
             self.timers
                 .after(cron::sleep_until(next, now), Timer::CronFire(i, gen));
+        }
+    }
+
+    fn apply_log_limits(&mut self) {
+        for u in &self.units {
+            self.output.set_limits(&u.cfg.name, u.cfg.logs);
         }
     }
 

@@ -5,6 +5,8 @@
 //! while an escaped grandchild may still hold the old one open, and both keep flowing
 //! into the same file until EOF.
 
+use super::logfile::LogFile;
+use crate::config::LogLimits;
 use crate::paths::{Paths, Stream};
 use std::collections::HashMap;
 use std::fs::File;
@@ -49,13 +51,9 @@ pub enum ReadOutcome {
 pub struct Output {
     paths: Paths,
     files: HashMap<(String, &'static str), LogFile>,
+    limits: HashMap<String, LogLimits>,
     echo: bool,
     buf: Vec<u8>,
-}
-
-struct LogFile {
-    file: Option<File>,
-    failed: bool,
 }
 
 impl Output {
@@ -63,6 +61,7 @@ impl Output {
         Output {
             paths,
             files: HashMap::new(),
+            limits: HashMap::new(),
             echo,
             buf: vec![0; READ_CHUNK],
         }
@@ -132,37 +131,22 @@ impl Output {
 
     fn append(&mut self, service: &str, stream: Stream, bytes: &[u8]) {
         let key = (service.to_string(), stream.as_str());
-        let path = self.paths.service_log(service, stream);
-        let log = self.files.entry(key).or_insert_with(|| LogFile {
-            file: None,
-            failed: false,
-        });
-        if log.file.is_none() {
-            match crate::state::open_append(&path) {
-                Ok(f) => log.file = Some(f),
-                Err(e) => {
-                    if !log.failed {
-                        crate::logger::error!(
-                            "cannot open {}: {e}; output of {service} is being dropped",
-                            path.display()
-                        );
-                        log.failed = true;
-                    }
-                    return;
-                }
-            }
+        if !self.files.contains_key(&key) {
+            let limits = self.limits.get(service).copied().unwrap_or_default();
+            let file = LogFile::new(self.paths.service_log(service, stream), limits);
+            self.files.insert(key.clone(), file);
         }
-        if let Some(f) = log.file.as_mut() {
-            match f.write_all(bytes) {
-                Ok(()) => log.failed = false,
-                Err(e) => {
-                    if !log.failed {
-                        crate::logger::error!("cannot write {}: {e}", path.display());
-                        log.failed = true;
-                    }
-                    // Reopen next time: the file may have been removed or the disk freed.
-                    log.file = None;
-                }
+        if let Some(log) = self.files.get_mut(&key) {
+            log.append(bytes);
+        }
+    }
+
+    /// Rotation limits of a service's files (from its config; changed on reload).
+    pub fn set_limits(&mut self, service: &str, limits: LogLimits) {
+        self.limits.insert(service.to_string(), limits);
+        for ((name, _), file) in self.files.iter_mut() {
+            if name == service {
+                file.set_limits(limits);
             }
         }
     }
