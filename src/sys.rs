@@ -91,6 +91,7 @@ pub fn set_child_subreaper() -> io::Result<()> {
 /// Arranges for the child to get `sig` when the thread that spawned it dies, and to start
 /// in a new session when `new_session` (daemonizing) instead of only a new group.
 pub fn configure_child(cmd: &mut Command, death_signal: Option<i32>, new_session: bool) {
+    let parent = getpid();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
     // syscalls (prctl, getppid, setsid, _exit-free error returns).
     unsafe {
@@ -99,8 +100,9 @@ pub fn configure_child(cmd: &mut Command, death_signal: Option<i32>, new_session
                 if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) == -1 {
                     return Err(io::Error::last_os_error());
                 }
-                // The parent may have died before prctl took effect.
-                if libc::getppid() == 1 {
+                // The parent may have died before prctl took effect. (Compare with its
+                // pid, not with 1: as a container's init the parent *is* pid 1.)
+                if libc::getppid() != parent {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
             }
