@@ -527,3 +527,47 @@ pub fn mode_of(path: &Path) -> u32 {
         .mode()
         & 0o777
 }
+
+// ----- helpers for the cron, hooks and seed-example tests ---------------------------
+
+/// Reads a JSON file, `Null` if it is missing or not JSON.
+pub fn read_json(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Lines in a file (0 if it does not exist).
+pub fn count_lines_in(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+impl Sysg {
+    /// The supervisor's `state.json` (`Null` if missing).
+    pub fn state_json(&self) -> Value {
+        read_json(&self.state.join("state.json"))
+    }
+
+    /// `services.<name>.cron.history` from state.json (newest first as stored).
+    pub fn cron_history(&self, name: &str) -> Vec<Value> {
+        self.state_json()["services"][name]["cron"]["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Lines in `proj/<name>` (0 if it does not exist).
+    pub fn count_proj_lines(&self, name: &str) -> usize {
+        count_lines_in(&self.proj.join(name))
+    }
+
+    /// `status` as text; asserts it answered with exit 0.
+    pub fn status_ok(&self) -> String {
+        let out = self.status_text();
+        assert_eq!(out.code, 0, "status failed\n{out}");
+        out.stdout
+    }
+}
