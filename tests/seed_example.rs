@@ -167,8 +167,7 @@ fn multi_service_playground_time_compressed() {
     let hook_line = hook_line.unwrap();
     let code: Option<i64> = hook_line
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .last()
+        .rfind(|s| !s.is_empty())
         .and_then(|s| s.parse().ok());
     assert!(
         code.is_some_and(|c| c != 0),
