@@ -93,9 +93,14 @@ fn service_summary(svc: &ServiceStatus) -> (Tone, String) {
             } else {
                 Tone::Bad
             };
+            let why = svc
+                .reason
+                .as_deref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default();
             (
                 tone,
-                format!("Exited{}", exit_suffix(svc.exit_code, svc.signal)),
+                format!("Exited{}{why}", exit_suffix(svc.exit_code, svc.signal)),
             )
         }
         State::Backoff => {
@@ -465,7 +470,12 @@ mod tests {
         s.exit_code = Some(0);
         assert_eq!(one(s.clone()), "● api Exited (exit code 0)\n");
         s.signal = Some(9);
-        assert_eq!(one(s), "● api Exited (signal SIGKILL)\n");
+        assert_eq!(one(s.clone()), "● api Exited (signal SIGKILL)\n");
+        s.reason = Some("health check failed 3 times: exit code 1".into());
+        assert_eq!(
+            one(s),
+            "● api Exited (signal SIGKILL) — health check failed 3 times: exit code 1\n"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod health;
 mod hooks;
 mod logfile;
 mod output;
+mod persist;
 mod policy;
 mod spawn;
 mod startup;
@@ -85,6 +86,7 @@ pub struct Supervisor {
     timers: Timers<Timer>,
     output: Output,
     workers: Workers,
+    persist: persist::Persister,
     pipes: Vec<Pipe>,
     clients: Vec<Client>,
     listener: UnixListener,
@@ -1089,7 +1091,7 @@ impl Supervisor {
             Next::Exited => {
                 u.state = State::Exited;
                 if !was_up && u.reason.is_none() {
-                    u.reason = Some("exited before it was up".into());
+                    u.reason = Some("failed before it was up".into());
                 }
                 self.first_failure.get_or_insert(status.as_code());
             }
@@ -1245,20 +1247,27 @@ impl Supervisor {
         }
     }
 
-    /// Processes of unit `i` that are still alive: members of its current group, plus
-    /// anything carrying its markers (escaped via setsid or a double fork).
+    /// Processes of unit `i` that are still alive: members of its current group, and
+    /// when a stop was requested, anything carrying its markers (escaped via setsid or a
+    /// double fork). After an exit on its own only the group is checked: that is one
+    /// syscall when the group is empty, which keeps a crash-restart cycle cheap; escaped
+    /// processes are still found by the next stop.
     fn leftovers(&self, i: usize) -> Vec<i32> {
         let u = &self.units[i];
         let mut pids = Vec::new();
-        if let Some(run) = u.run.as_ref() {
-            if sys::group_exists(run.pgid) {
-                pids.extend(
-                    crate::procfs::group_members(run.pgid)
-                        .iter()
-                        .filter(|p| p.state != 'Z')
-                        .map(|p| p.pid),
-                );
-            }
+        let Some(run) = u.run.as_ref() else {
+            return pids;
+        };
+        if sys::group_exists(run.pgid) {
+            pids.extend(
+                crate::procfs::group_members(run.pgid)
+                    .iter()
+                    .filter(|p| p.state != 'Z')
+                    .map(|p| p.pid),
+            );
+        }
+        if run.stop.is_none() {
+            return pids;
         }
         for pid in self.marked(i) {
             if !pids.contains(&pid) {
@@ -1324,6 +1333,7 @@ impl Supervisor {
         self.state_dirty = true;
         self.pids_dirty = true;
         self.flush_state();
+        self.persist.finish();
         let _ = std::fs::remove_file(self.paths.socket());
         let _ = std::fs::remove_file(self.paths.pid_file());
         let code = if self.shutting_down && !self.pid1 {
@@ -1342,9 +1352,7 @@ impl Supervisor {
             for u in &self.units {
                 file.services.insert(u.cfg.name.clone(), u.record());
             }
-            if let Err(e) = file.write(&self.paths) {
-                error!("cannot write state.json: {e}");
-            }
+            self.persist.state(&self.paths, file);
         }
         if self.pids_dirty {
             self.pids_dirty = false;
@@ -1354,9 +1362,7 @@ impl Supervisor {
                     pids.services.insert(u.cfg.name.clone(), run.pid);
                 }
             }
-            if let Err(e) = pids.write(&self.paths) {
-                error!("cannot write pid.json: {e}");
-            }
+            self.persist.pids(&self.paths, pids);
         }
     }
 }

@@ -72,6 +72,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         paths: paths.clone(),
         output: super::Output::new(paths.clone(), foreground),
         workers: super::Workers::new(wake, &paths.dir),
+        persist: super::persist::Persister::start(paths.clone()),
         config,
         units,
         timers: Default::default(),

@@ -1,0 +1,103 @@
+//! Writes state.json and pid.json off the loop thread. The loop builds each snapshot and
+//! hands it over; one writer thread writes them (temp file, fsync, rename), skipping
+//! snapshots already superseded by a newer one. There is still exactly one writer, fed
+//! only by the loop, so no stale copy can overwrite a newer state, and a slow disk
+//! never stalls the loop.
+
+use crate::logger::error;
+use crate::paths::Paths;
+use crate::state::{PidFile, StateFile};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+enum Snapshot {
+    State(StateFile),
+    Pids(PidFile),
+}
+
+pub struct Persister {
+    tx: Option<Sender<Snapshot>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Persister {
+    pub fn start(paths: Paths) -> Persister {
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("state writer".into())
+            .spawn(move || write_loop(&paths, &rx));
+        match writer {
+            Ok(handle) => Persister {
+                tx: Some(tx),
+                writer: Some(handle),
+            },
+            Err(e) => {
+                error!("cannot start the state writer thread ({e}); writing from the loop");
+                Persister {
+                    tx: None,
+                    writer: None,
+                }
+            }
+        }
+    }
+
+    pub fn state(&self, paths: &Paths, file: StateFile) {
+        self.send(paths, Snapshot::State(file));
+    }
+
+    pub fn pids(&self, paths: &Paths, file: PidFile) {
+        self.send(paths, Snapshot::Pids(file));
+    }
+
+    fn send(&self, paths: &Paths, snap: Snapshot) {
+        let snap = match &self.tx {
+            Some(tx) => match tx.send(snap) {
+                Ok(()) => return,
+                Err(mpsc::SendError(snap)) => snap,
+            },
+            None => snap,
+        };
+        write(paths, snap);
+    }
+
+    /// Writes everything still queued and stops the writer.
+    pub fn finish(&mut self) {
+        self.tx = None;
+        if let Some(handle) = self.writer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn write_loop(paths: &Paths, rx: &Receiver<Snapshot>) {
+    while let Ok(first) = rx.recv() {
+        let (mut state, mut pids) = (None, None);
+        for snap in std::iter::once(first).chain(rx.try_iter()) {
+            match snap {
+                Snapshot::State(s) => state = Some(s),
+                Snapshot::Pids(p) => pids = Some(p),
+            }
+        }
+        if let Some(s) = state {
+            write(paths, Snapshot::State(s));
+        }
+        if let Some(p) = pids {
+            write(paths, Snapshot::Pids(p));
+        }
+    }
+}
+
+fn write(paths: &Paths, snap: Snapshot) {
+    match snap {
+        Snapshot::State(s) => {
+            if let Err(e) = s.write(paths) {
+                error!("cannot write state.json: {e}");
+            }
+        }
+        Snapshot::Pids(p) => {
+            if let Err(e) = p.write(paths) {
+                error!("cannot write pid.json: {e}");
+            }
+        }
+    }
+}
