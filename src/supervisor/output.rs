@@ -76,8 +76,9 @@ impl Output {
                 ReadOutcome::Closed
             }
             Ok(n) => {
-                let chunk = self.buf[..n].to_vec();
-                self.store(pipe, &chunk);
+                let buf = std::mem::take(&mut self.buf);
+                self.store(pipe, &buf[..n]);
+                self.buf = buf;
                 ReadOutcome::Data
             }
             Err(e)
