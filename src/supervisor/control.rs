@@ -7,7 +7,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-/// A client gets this long to send its request line and read its reply.
+/// A client gets this long to send its request line and read its reply (unless it is
+/// waiting for a stop or restart to finish).
 pub const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
 
 pub struct Client {

@@ -393,9 +393,12 @@ impl Supervisor {
             }
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
             Timer::ClientDeadline(id) => {
-                if let Some(pos) = self.clients.iter().position(|c| c.id == id && !c.answered) {
-                    debug!("dropping control client that sent no request in time");
-                    self.clients.remove(pos);
+                // A client waiting for a stop or restart is bounded by stop timeouts;
+                // anyone else still here has stalled: sent nothing, or stopped reading.
+                let waiting = self.waiters.iter().any(|w| w.client == id);
+                if !waiting && self.clients.iter().any(|c| c.id == id) {
+                    debug!("dropping a stalled control client");
+                    self.drop_client(id);
                 }
             }
         }
