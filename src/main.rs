@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod commands;
+mod completions;
 mod config;
 mod error;
 mod ipc;
@@ -59,6 +60,12 @@ fn run() -> Result<i32> {
         } => commands::manage::logs(service.as_deref(), lines, follow, kind),
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),
+        Command::Completions { shell } => {
+            let script = completions::script(shell);
+            std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes())
+                .map_err(|e| Error::io("writing the completion script", e))?;
+            Ok(0)
+        }
     }
 }
 
