@@ -127,7 +127,7 @@ pub struct LogLimits {
 impl Default for LogLimits {
     fn default() -> Self {
         LogLimits {
-            max_size: 50 * 1000 * 1000,
+            max_size: 50 << 20,
             max_files: 5,
         }
     }
