@@ -1,4 +1,5 @@
-//! `load` end to end: real files in a temp dir, the messages users see.
+//! `load` end to end: real files in a temp dir, the messages users see. Compiled only
+//! under #[cfg(test)] (see the `mod tests` declaration in mod.rs).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
