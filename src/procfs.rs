@@ -156,29 +156,53 @@ pub fn by_group(pgids: &[i32]) -> HashMap<i32, Vec<ProcStat>> {
 /// descendants wherever they went (double fork, `setsid`). One read of each environ.
 pub fn marked_processes(markers: &[(&str, &str)], unless: &[&str]) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let wanted: Vec<Vec<u8>> = markers
-        .iter()
-        .map(|(k, v)| format!("{k}={v}").into_bytes())
-        .collect();
-    let excluded: Vec<Vec<u8>> = unless
-        .iter()
-        .map(|k| format!("{k}=").into_bytes())
-        .collect();
     let mut pids: Vec<i32> = all_pids()
         .into_iter()
-        .filter(|pid| *pid != me)
-        .filter(|pid| {
-            let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
-                return false;
-            };
-            let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-            wanted.iter().all(|w| entries.contains(&w.as_slice()))
-                && !entries
-                    .iter()
-                    .any(|e| excluded.iter().any(|x| e.starts_with(x)))
+        .filter(|&pid| pid != me && environ_matches(pid, markers, unless))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Whether `pid`'s initial environment holds every `markers` entry and no `unless` key.
+/// Unreadable environments (other users', vanished pids) never match.
+pub fn environ_matches(pid: i32, markers: &[(&str, &str)], unless: &[&str]) -> bool {
+    let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    let has = |k: &str, v: &str| {
+        entries.iter().any(|e| {
+            e.len() == k.len() + 1 + v.len()
+                && e.starts_with(k.as_bytes())
+                && e[k.len()] == b'='
+                && e.ends_with(v.as_bytes())
+        })
+    };
+    let has_key = |k: &str| {
+        entries
+            .iter()
+            .any(|e| e.len() > k.len() && e.starts_with(k.as_bytes()) && e[k.len()] == b'=')
+    };
+    markers.iter().all(|(k, v)| has(k, v)) && !unless.iter().any(|k| has_key(k))
+}
+
+/// This process's direct children (every thread's), e.g. orphans adopted as subreaper.
+/// Empty if the kernel does not offer /proc/.../children.
+pub fn children_of_self() -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = tasks
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
         })
         .collect();
     pids.sort_unstable();
+    pids.dedup();
     pids
 }
 

@@ -292,11 +292,18 @@ impl Supervisor {
         let Some(probe) = u.probe.take() else { return };
         let _ = sys::killpg(probe.pgid, libc::SIGKILL);
         if probe.stop.is_some() || self.shutting_down {
+            self.state_dirty = true;
+            if probe.stop == Some(StopIntent::Restart) && !self.shutting_down {
+                u.reset_for_manual_start();
+                self.resolve_waiters(i);
+                self.schedule();
+                return;
+            }
             if u.state == State::Pending {
                 u.state = State::Stopped;
             }
-            self.state_dirty = true;
             self.resolve_waiters(i);
+            self.maybe_finish_reload();
             return;
         }
         if status.success() {
@@ -395,7 +402,8 @@ impl Supervisor {
             Timer::ClientDeadline(id) => {
                 // A client waiting for a stop or restart is bounded by stop timeouts;
                 // anyone else still here has stalled: sent nothing, or stopped reading.
-                let waiting = self.waiters.iter().any(|w| w.client == id);
+                let waiting = self.waiters.iter().any(|w| w.client == id)
+                    || self.reload.as_ref().is_some_and(|(_, c)| *c == id);
                 if !waiting && self.clients.iter().any(|c| c.id == id) {
                     debug!("dropping a stalled control client");
                     self.drop_client(id);
@@ -932,11 +940,11 @@ impl Supervisor {
                 if u.is_cron() {
                     // The next fire is the retry.
                     u.state = State::Idle;
+                    self.schedule();
                 } else {
-                    u.state = State::Failed;
-                    self.first_failure.get_or_insert(127);
+                    // Like an exit with 127 before up: the policy may try again.
+                    self.apply_policy(i, ExitStatus::Code(127), false, Duration::ZERO, false, None);
                 }
-                self.schedule();
             }
         }
     }
@@ -952,9 +960,18 @@ impl Supervisor {
 
     /// Stops a unit's processes (or cancels its pending start).
     fn stop_unit(&mut self, i: usize, intent: StopIntent) {
+        // A stop under way keeps its signal and SIGKILL deadline; only what follows it
+        // changes (a shutdown is never downgraded).
+        if let Some(run) = self.units[i].run.as_mut().filter(|r| r.stop.is_some()) {
+            if run.stop != Some(StopIntent::Shutdown) {
+                run.stop = Some(intent);
+            }
+            return;
+        }
         let gen = self.next_gen();
         let u = &mut self.units[i];
-        if let Some(c) = u.cron.as_mut() {
+        if let Some(c) = u.cron.as_mut().filter(|_| intent != StopIntent::Unhealthy) {
+            // An unhealthy cron run is only a failed run: the schedule goes on.
             c.gen = gen;
             c.next = None;
         }
@@ -965,8 +982,11 @@ impl Supervisor {
             probe.stop = Some(intent);
             let _ = sys::killpg(probe.pgid, libc::SIGKILL);
         }
-        let Some(run) = u.run.as_mut() else {
-            if u.probe.is_none() {
+        if u.run.is_none() && u.probe.is_none() {
+            // No instance; but an earlier one may have left escaped processes behind.
+            let strays = self.marked(i);
+            let u = &mut self.units[i];
+            let Some(&first) = strays.first() else {
                 u.generation = gen;
                 match intent {
                     StopIntent::Restart if u.is_cron() => {
@@ -981,9 +1001,17 @@ impl Supervisor {
                         }
                     }
                 }
-            }
-            return;
-        };
+                return;
+            };
+            info!(
+                "{}: stopping {} leftover process(es) of an earlier instance",
+                u.cfg.name,
+                strays.len()
+            );
+            u.run = Some(Run::leftovers(first));
+        }
+        let u = &mut self.units[i];
+        let Some(run) = u.run.as_mut() else { return };
         u.generation = gen;
         run.stop = Some(intent);
         u.state = State::Stopping;
@@ -1024,14 +1052,16 @@ impl Supervisor {
         let unhealthy = run.stop == Some(StopIntent::Unhealthy);
         if let Some(intent) = run.stop.filter(|_| !unhealthy) {
             info!("{} stopped", u.cfg.name);
-            hooks::fire(
-                &mut self.workers,
-                &u.cfg,
-                Event::Stop,
-                Outcome::Success,
-                Some(status),
-                Some(run.pid),
-            );
+            if !run.leftovers_only {
+                hooks::fire(
+                    &mut self.workers,
+                    &u.cfg,
+                    Event::Stop,
+                    Outcome::Success,
+                    Some(status),
+                    Some(run.pid),
+                );
+            }
             match intent {
                 StopIntent::Stop | StopIntent::Shutdown | StopIntent::Unhealthy => {
                     u.state = State::Stopped
@@ -1078,6 +1108,21 @@ impl Supervisor {
             self.schedule();
             return;
         }
+        self.apply_policy(i, status, unhealthy, uptime, was_up, Some(run.pid));
+    }
+
+    /// A failure or an exit on its own: the restart policy decides what comes next.
+    fn apply_policy(
+        &mut self,
+        i: usize,
+        status: ExitStatus,
+        unhealthy: bool,
+        uptime: Duration,
+        was_up: bool,
+        pid: Option<i32>,
+    ) {
+        let gen = self.units[i].generation;
+        let u = &mut self.units[i];
         let ended = Ended {
             status,
             requested: false,
@@ -1105,7 +1150,7 @@ impl Supervisor {
                     Event::Restart,
                     Outcome::Error,
                     Some(status),
-                    Some(run.pid),
+                    pid,
                 );
                 u.consecutive = consecutive;
                 u.restart_count += 1;
@@ -1230,6 +1275,12 @@ impl Supervisor {
         }
         self.shutting_down = true;
         info!("shutting down");
+        if let Some((_, client)) = self.reload.take() {
+            self.reply(
+                client,
+                &Response::error("reload abandoned: the supervisor is shutting down"),
+            );
+        }
         for i in 0..self.units.len() {
             self.stop_unit(i, StopIntent::Shutdown);
         }
@@ -1270,6 +1321,28 @@ impl Supervisor {
             );
         }
         if run.stop.is_none() {
+            // Escaped descendants whose parent has died were re-parented to us: our own
+            // children are few, so only those not known as someone's leader are read.
+            let known = |pid: i32| {
+                self.units.iter().any(|u| {
+                    u.run.as_ref().is_some_and(|r| r.pid == pid)
+                        || u.probe.as_ref().is_some_and(|p| p.pid == pid)
+                })
+            };
+            let dir = self.paths.dir.to_string_lossy();
+            let markers = [
+                (MARKER_SERVICE, u.cfg.name.as_str()),
+                (MARKER_STATE_DIR, &*dir),
+            ];
+            for pid in crate::procfs::children_of_self() {
+                if !known(pid)
+                    && !pids.contains(&pid)
+                    && crate::procfs::environ_matches(pid, &markers, &[workers::MARKER_AUX])
+                    && crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z')
+                {
+                    pids.push(pid);
+                }
+            }
             return pids;
         }
         for pid in self.marked(i) {

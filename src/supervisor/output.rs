@@ -16,14 +16,15 @@ use std::os::fd::AsRawFd;
 /// Bounded read per wake per pipe, so one chatty service cannot starve the others.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A line longer than this is stored in pieces rather than held in memory.
+const MAX_PARTIAL: usize = 64 * 1024;
+
 pub struct Pipe {
     pub service: String,
     pub stream: Stream,
     pub file: File,
-    /// Bytes after the last newline, held for the terminal echo only.
+    /// Bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
-    /// The last byte stored, to end an unterminated last line when the pipe closes.
-    last: Option<u8>,
 }
 
 impl Pipe {
@@ -34,7 +35,6 @@ impl Pipe {
             stream,
             file,
             partial: Vec::new(),
-            last: None,
         })
     }
 }
@@ -104,29 +104,52 @@ impl Output {
         }
     }
 
+    /// Stores complete lines; the bytes after the last newline wait in the pipe's
+    /// buffer for the rest of their line, so output of two instances sharing a file
+    /// (an old instance's straggler and a new one) never splices mid-line. A line that
+    /// grows past `MAX_PARTIAL` is stored as it is.
     fn store(&mut self, pipe: &mut Pipe, bytes: &[u8]) {
-        self.append(&pipe.service, pipe.stream, bytes);
-        pipe.last = bytes.last().copied().or(pipe.last);
-        if self.echo {
+        let Some(nl) = bytes.iter().rposition(|&b| b == b'\n') else {
             pipe.partial.extend_from_slice(bytes);
-            if let Some(last_nl) = pipe.partial.iter().rposition(|&b| b == b'\n') {
-                let rest = pipe.partial.split_off(last_nl + 1);
-                let complete = std::mem::replace(&mut pipe.partial, rest);
-                echo_lines(&pipe.service, &complete);
+            if pipe.partial.len() > MAX_PARTIAL {
+                let long = std::mem::take(&mut pipe.partial);
+                self.emit(pipe, &long, b"\n");
             }
+            return;
+        };
+        let (complete, rest) = bytes.split_at(nl + 1);
+        if pipe.partial.is_empty() {
+            self.emit(pipe, complete, b"");
+        } else {
+            let mut joined = std::mem::take(&mut pipe.partial);
+            joined.extend_from_slice(complete);
+            self.emit(pipe, &joined, b"");
+        }
+        pipe.partial.extend_from_slice(rest);
+    }
+
+    /// Writes whole lines to the log file and the terminal echo; `end` terminates an
+    /// unterminated last line.
+    fn emit(&mut self, pipe: &Pipe, lines: &[u8], end: &[u8]) {
+        if end.is_empty() {
+            self.append(&pipe.service, pipe.stream, lines);
+        } else {
+            let mut owned = Vec::with_capacity(lines.len() + end.len());
+            owned.extend_from_slice(lines);
+            owned.extend_from_slice(end);
+            self.append(&pipe.service, pipe.stream, &owned);
+        }
+        if self.echo {
+            echo_lines(&pipe.service, lines);
         }
     }
 
     fn finish(&mut self, pipe: &mut Pipe) {
-        // Keep the unterminated last line whole, and off the next instance's first line.
-        if pipe.last.is_some_and(|b| b != b'\n') {
-            self.append(&pipe.service, pipe.stream, b"\n");
-            pipe.last = Some(b'\n');
-        }
-        if self.echo && !pipe.partial.is_empty() {
-            let mut last = std::mem::take(&mut pipe.partial);
-            last.push(b'\n');
-            echo_lines(&pipe.service, &last);
+        // The unterminated last line is stored whole, ended with a newline so it stays
+        // off the next instance's first line.
+        if !pipe.partial.is_empty() {
+            let last = std::mem::take(&mut pipe.partial);
+            self.emit(pipe, &last, b"\n");
         }
     }
 

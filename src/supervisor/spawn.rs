@@ -22,7 +22,8 @@ pub struct Spawned {
 }
 
 /// Spawns `command` for `svc` with its environment plus `extra`. Only the loop thread
-/// may call this: PDEATHSIG is tied to the spawning thread (DESIGN pitfall 1).
+/// may spawn long-lived children: PDEATHSIG is tied to the spawning thread (DESIGN
+/// pitfall 1).
 pub fn spawn(
     svc: &Service,
     command: &str,
@@ -30,12 +31,26 @@ pub fn spawn(
     state_dir: &Path,
 ) -> io::Result<Spawned> {
     let env = svc.environment().map_err(io::Error::other)?;
+    spawn_with_env(svc, &env, command, extra, state_dir)
+}
+
+/// `spawn` with the service's environment already read (env files can be slow).
+pub fn spawn_with_env(
+    svc: &Service,
+    env: &[(String, String)],
+    command: &str,
+    extra: &[(String, String)],
+    state_dir: &Path,
+) -> io::Result<Spawned> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
         .current_dir(&svc.working_dir)
         .env_remove(crate::commands::start::READY_FD_ENV)
-        .envs(env)
+        // Only hooks and probes carry this (through `extra`); a supervisor started from
+        // a hook must not pass it on, or its services would look like hooks.
+        .env_remove(super::workers::MARKER_AUX)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .envs(extra.iter().map(|(k, v)| (k, v)))
         .env(MARKER_SERVICE, &svc.name)
         .env(MARKER_STATE_DIR, state_dir)

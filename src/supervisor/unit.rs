@@ -43,6 +43,9 @@ pub struct Run {
     pub cron_key: Option<String>,
     /// Failed health probes of this instance so far.
     pub probe_failures: u32,
+    /// Not an instance: escaped processes of an earlier one, being stopped. No hooks,
+    /// no history, no policy when they are gone.
+    pub leftovers_only: bool,
 }
 
 impl Run {
@@ -59,7 +62,17 @@ impl Run {
             is_restart: false,
             cron_key: None,
             probe_failures: 0,
+            leftovers_only: false,
         }
+    }
+
+    /// Stands for processes an earlier instance left behind (`pid` is one of them), so
+    /// the usual stop machinery can signal them and wait until they are gone.
+    pub fn leftovers(pid: i32) -> Run {
+        let mut run = Run::new(pid);
+        run.reaped = Some(ExitStatus::Signal(0));
+        run.leftovers_only = true;
+        run
     }
 }
 

@@ -50,11 +50,13 @@ impl Link {
         extra: &[(String, String)],
     ) -> io::Result<(Spawned, Receiver<ExitStatus>)> {
         let (tx, rx) = mpsc::channel();
+        // Env files are read before taking the lock: the loop waits on it when it reaps.
+        let env = svc.environment().map_err(io::Error::other)?;
         let mut reg = self
             .registry
             .lock()
             .map_err(|_| io::Error::other("worker registry poisoned"))?;
-        let spawned = spawn::spawn(svc, command, extra, &self.state_dir)?;
+        let spawned = spawn::spawn_with_env(svc, &env, command, extra, &self.state_dir)?;
         reg.insert(spawned.pid, tx);
         Ok((spawned, rx))
     }

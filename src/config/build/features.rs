@@ -11,6 +11,9 @@ use super::{
     child, Builder, Seg, CRON_KEYS, HEALTH_KEYS, HOOKS_KEYS, HOOK_KEYS, LOGS_KEYS, OUTCOME_KEYS,
 };
 
+/// The most rotated files a service may keep.
+const MAX_LOG_FILES: u32 = 1000;
+
 impl Builder<'_> {
     pub(super) fn health_check(&mut self, v: &Value, path: &[Seg]) -> Option<HealthCheck> {
         let f = self.fields(v, path, HEALTH_KEYS)?;
@@ -167,11 +170,20 @@ impl Builder<'_> {
                 _ => self.type_err(&size_path, "a size such as \"50MB\"", v),
             }
         }
+        let files_path = child(path, "max_files");
         if let Some(n) = f
             .get("max_files")
-            .and_then(|v| self.integer(v, &child(path, "max_files"), 1))
+            .and_then(|v| self.integer(v, &files_path, 1))
         {
-            limits.max_files = n;
+            // Each rotation renames every kept file: keep that bounded.
+            if n > MAX_LOG_FILES {
+                self.err(
+                    &files_path,
+                    format!("must be at most {MAX_LOG_FILES}, got {n}"),
+                );
+            } else {
+                limits.max_files = n;
+            }
         }
         limits
     }
