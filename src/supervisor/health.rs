@@ -20,7 +20,7 @@ pub fn launch(
 ) -> std::io::Result<()> {
     let svc = svc.clone();
     let check = check.clone();
-    workers.start(format!("probe {}", svc.name), move |link| {
+    workers.start(format!("probe {}", svc.name), false, move |link| {
         let (healthy, detail) = match &check.probe {
             Probe::Command(cmd) => command_probe(&link, &svc, cmd, check.timeout),
             Probe::Url(url) => http_probe(url, check.timeout),

@@ -86,7 +86,7 @@ pub fn fire(
         label: label.clone(),
         extra,
     };
-    if let Err(e) = workers.start(format!("hook {label}"), move |link| {
+    if let Err(e) = workers.start(format!("hook {label}"), true, move |link| {
         job.execute(&link);
         link.report(Done::Hook);
     }) {

@@ -61,6 +61,7 @@ enum Timer {
     CronFire(usize, u64),
     Health(usize, u64),
     ClientDeadline(u64),
+    ResumeAccept,
 }
 
 struct Signals {
@@ -95,6 +96,9 @@ pub struct Supervisor {
     next_generation: u64,
     waiters: Vec<Waiter>,
     shutting_down: bool,
+    /// Out of file descriptors: the listener is left alone until a timer resumes it,
+    /// instead of poll reporting the pending connection again and again.
+    accept_paused: bool,
     /// A reload in progress: the new config and the client to answer.
     reload: Option<(Config, u64)>,
     first_failure: Option<i32>,
@@ -142,7 +146,13 @@ impl Supervisor {
                 revents: 0,
             };
             fds.push(entry(self.signals.pipe.as_raw_fd(), libc::POLLIN));
-            fds.push(entry(self.listener.as_raw_fd(), libc::POLLIN));
+            // A negative fd is skipped by poll: how accepting pauses after EMFILE.
+            let listen_fd = if self.accept_paused {
+                -1
+            } else {
+                self.listener.as_raw_fd()
+            };
+            fds.push(entry(listen_fd, libc::POLLIN));
             for c in &self.clients {
                 let ev = if c.wants_write() {
                     libc::POLLIN | libc::POLLOUT
@@ -399,6 +409,7 @@ impl Supervisor {
                 }
             }
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
+            Timer::ResumeAccept => self.accept_paused = false,
             Timer::ClientDeadline(id) => {
                 // A client waiting for a stop or restart is bounded by stop timeouts;
                 // anyone else still here has stalled: sent nothing, or stopped reading.
@@ -554,8 +565,14 @@ impl Supervisor {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and try again on the next wake.
-                    error!("accept on control socket failed: {e}");
+                    // EMFILE and friends: the connection stays queued, so the listener
+                    // would stay readable; pause it instead of spinning.
+                    error!(
+                        "accept on control socket failed: {e}; pausing new connections for 100 ms"
+                    );
+                    self.accept_paused = true;
+                    self.timers
+                        .after(Duration::from_millis(100), Timer::ResumeAccept);
                     return;
                 }
             }
@@ -1245,8 +1262,12 @@ impl Supervisor {
         self.state_dirty = true;
         if !busy {
             self.spawn_unit(i);
-            if let Some(run) = self.units[i].run.as_mut() {
-                run.cron_key = Some(started_at);
+            let u = &mut self.units[i];
+            match (u.run.as_mut(), u.cron.as_mut()) {
+                (Some(run), _) => run.cron_key = Some(started_at),
+                // Could not even start: recorded like `sh` reports a command it cannot run.
+                (None, Some(c)) => c.finish(&started_at, Duration::ZERO, Some(127), None),
+                (None, None) => {}
             }
         }
         if let Some(next) = next {

@@ -84,6 +84,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         next_generation: 0,
         waiters: Vec::new(),
         shutting_down: false,
+        accept_paused: false,
         reload: None,
         first_failure: None,
         foreground,
@@ -98,17 +99,39 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
 /// file whose lock nobody holds is stale: its owner died without cleaning up.
 fn take_pid_file(paths: &Paths) -> Result<File> {
     let path = paths.pid_file();
+    // A supervisor that is just exiting removes sysg.pid after we opened it: the lock we
+    // then win is on an unlinked file. Retry until the locked file is the one at `path`.
+    for _ in 0..10 {
+        let file = lock_pid_file(&path)?;
+        let same = |f: &File| {
+            use std::os::unix::fs::MetadataExt;
+            match (f.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        };
+        if same(&file) {
+            return Ok(file);
+        }
+    }
+    Err(Error::msg(format!(
+        "{} keeps changing under us; is another supervisor starting?",
+        path.display()
+    )))
+}
+
+fn lock_pid_file(path: &std::path::Path) -> Result<File> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io_path("cannot open", &path, e))?;
+        .open(path)
+        .map_err(|e| Error::io_path("cannot open", path, e))?;
     let mut old = String::new();
     let _ = file.read_to_string(&mut old);
-    if !sys::try_lock_exclusive(&file).map_err(|e| Error::io_path("cannot lock", &path, e))? {
+    if !sys::try_lock_exclusive(&file).map_err(|e| Error::io_path("cannot lock", path, e))? {
         let pid = old.trim();
         return Err(Error::msg(format!(
             "Supervisor already running (pid {}); use 'sysg stop' first or 'sysg restart'",
@@ -120,8 +143,8 @@ fn take_pid_file(paths: &Paths) -> Result<File> {
     }
     file.set_len(0)
         .and_then(|_| file.rewind())
-        .map_err(|e| Error::io_path("cannot write", &path, e))?;
-    writeln!(file, "{}", sys::getpid()).map_err(|e| Error::io_path("cannot write", &path, e))?;
+        .map_err(|e| Error::io_path("cannot write", path, e))?;
+    writeln!(file, "{}", sys::getpid()).map_err(|e| Error::io_path("cannot write", path, e))?;
     let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
     Ok(file)
 }

@@ -95,21 +95,26 @@ impl Workers {
         }
     }
 
-    /// Starts `job` on its own thread with a link back to the loop.
+    /// Starts `job` on its own thread with a link back to the loop. Hooks are counted
+    /// (shutdown waits for them, each bounded by its timeout); probes are not, since a
+    /// probe's result means nothing once we are stopping.
     pub fn start(
         &mut self,
         name: String,
+        counted: bool,
         job: impl FnOnce(Link) + Send + 'static,
     ) -> io::Result<()> {
         let link = self.link.clone();
         std::thread::Builder::new()
             .name(name)
             .spawn(move || job(link))?;
-        self.running += 1;
+        if counted {
+            self.running += 1;
+        }
         Ok(())
     }
 
-    /// Workers still running (shutdown waits for them; each is bounded by a timeout).
+    /// Hooks still running (shutdown waits for them; each is bounded by its timeout).
     pub fn running(&self) -> usize {
         self.running
     }
@@ -118,9 +123,9 @@ impl Workers {
     pub fn collect(&mut self) -> Vec<ProbeResult> {
         let mut probes = Vec::new();
         while let Ok(done) = self.done_rx.try_recv() {
-            self.running = self.running.saturating_sub(1);
-            if let Done::Probe(p) = done {
-                probes.push(p);
+            match done {
+                Done::Hook => self.running = self.running.saturating_sub(1),
+                Done::Probe(p) => probes.push(p),
             }
         }
         probes
