@@ -41,6 +41,9 @@ use workers::{ProbeResult, Workers};
 use spawn::{MARKER_SERVICE, MARKER_STATE_DIR};
 pub use startup::stop_leftovers;
 
+/// A `skip` check that has not answered by then counts as "do not skip".
+const SKIP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often a stop that has sent SIGKILL re-checks for survivors that are not our
 /// children (their death raises no SIGCHLD here).
 const KILL_RECHECK: Duration = Duration::from_millis(100);
@@ -62,6 +65,8 @@ enum Timer {
     Health(usize, u64),
     ClientDeadline(u64),
     ResumeAccept,
+    /// A `skip` check (unit, its pid) still running at its deadline.
+    SkipDeadline(usize, i32),
 }
 
 struct Signals {
@@ -410,6 +415,13 @@ impl Supervisor {
             }
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
             Timer::ResumeAccept => self.accept_paused = false,
+            Timer::SkipDeadline(i, pid) => {
+                let Some(u) = self.units.get(i) else { return };
+                if let Some(probe) = u.probe.as_ref().filter(|p| p.pid == pid) {
+                    warning!("{}: skip check still running after {}s; killing it and starting the service", u.cfg.name, SKIP_TIMEOUT.as_secs());
+                    let _ = sys::killpg(probe.pgid, libc::SIGKILL);
+                }
+            }
             Timer::ClientDeadline(id) => {
                 // A client waiting for a stop or restart is bounded by stop timeouts;
                 // anyone else still here has stalled: sent nothing, or stopped reading.
@@ -905,6 +917,8 @@ impl Supervisor {
                 let u = &mut self.units[i];
                 u.probe = Some(Run::new(s.pid));
                 u.state = State::Pending;
+                self.timers
+                    .after(SKIP_TIMEOUT, Timer::SkipDeadline(i, s.pid));
             }
             Err(e) => {
                 warning!(
