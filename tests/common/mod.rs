@@ -571,3 +571,41 @@ impl Sysg {
         out.stdout
     }
 }
+
+// ----- helpers for the hardening tests (churn, disk trouble, peer uid, containment) ----
+
+/// Open file descriptors of `pid` (entries of /proc/PID/fd), `None` if unreadable.
+pub fn fd_count(pid: i32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// VmRSS of `pid` in kB, from /proc/PID/status.
+pub fn vm_rss_kb(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Live processes whose command line is exactly `cmd` (e.g. `sleep 123456`).
+pub fn processes_exactly(cmd: &str) -> Vec<i32> {
+    live_pids()
+        .into_iter()
+        .filter(|&p| cmdline(p) == cmd)
+        .collect()
+}
+
+/// The first executable called `name` on PATH (or the standard system dirs).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
+}
