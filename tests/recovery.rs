@@ -206,3 +206,47 @@ fn malformed_and_oversized_requests_do_not_hurt_the_supervisor() {
         "a good request after bad ones: {reply}"
     );
 }
+
+#[test]
+fn a_reused_pid_in_pid_json_is_never_signalled() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let cfg = w.write_config(&one_sleeper(n));
+    w.start_daemon(&cfg);
+    let old = w.wait_running_pid("web", None);
+    // The supervisor dies, and so does its service...
+    let sup = w.supervisor_pid().expect("supervisor pid");
+    kill(sup, libc::SIGKILL);
+    assert!(wait_until(std::time::Duration::from_secs(20), || !alive(
+        sup
+    )));
+    for p in w.service_processes("web") {
+        kill(p, libc::SIGKILL);
+    }
+    assert!(wait_until(std::time::Duration::from_secs(20), || w
+        .service_processes("web")
+        .is_empty()));
+    // ...and an unrelated process now holds a pid that pid.json names (as after pid reuse).
+    let mut bystander = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = bystander.id() as i32;
+    let pid_json = w.state.join("pid.json");
+    std::fs::write(
+        &pid_json,
+        format!("{{\"services\":{{\"web\":{pid}}}}}\n"),
+    )
+    .unwrap();
+    assert_ne!(pid, old);
+    w.start_daemon(&cfg);
+    w.wait_running_pid("web", None);
+    let still = bystander.try_wait().expect("try_wait").is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(
+        still,
+        "the bystander holding a recorded pid was killed\n{}",
+        w.diagnostics()
+    );
+}
