@@ -573,10 +573,10 @@ impl PosixTz {
                 end_time: 7200,
             }
         } else {
-            p.expect(b',')?;
+            p.expect_byte(b',')?;
             let start = p.date()?;
             let start_time = p.time()?;
-            p.expect(b',')?;
+            p.expect_byte(b',')?;
             let end = p.date()?;
             let end_time = p.time()?;
             if !p.eof() {
@@ -670,7 +670,7 @@ impl<'a> PosixParser<'a> {
         self.s.get(self.i).copied()
     }
 
-    fn expect(&mut self, c: u8) -> Result<(), String> {
+    fn expect_byte(&mut self, c: u8) -> Result<(), String> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
@@ -790,9 +790,9 @@ impl<'a> PosixParser<'a> {
             Some(b'M') => {
                 self.i += 1;
                 let month = self.number(2)?;
-                self.expect(b'.')?;
+                self.expect_byte(b'.')?;
                 let week = self.number(1)?;
-                self.expect(b'.')?;
+                self.expect_byte(b'.')?;
                 let weekday = self.number(1)?;
                 if !(1..=12).contains(&month) || !(1..=5).contains(&week) || weekday > 6 {
                     return Err(format!(

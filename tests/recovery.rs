@@ -233,11 +233,7 @@ fn a_reused_pid_in_pid_json_is_never_signalled() {
         .expect("spawn sleep");
     let pid = bystander.id() as i32;
     let pid_json = w.state.join("pid.json");
-    std::fs::write(
-        &pid_json,
-        format!("{{\"services\":{{\"web\":{pid}}}}}\n"),
-    )
-    .unwrap();
+    std::fs::write(&pid_json, format!("{{\"services\":{{\"web\":{pid}}}}}\n")).unwrap();
     assert_ne!(pid, old);
     w.start_daemon(&cfg);
     w.wait_running_pid("web", None);
