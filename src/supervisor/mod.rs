@@ -309,9 +309,8 @@ impl Supervisor {
         if probe.stop.is_some() || self.shutting_down {
             self.state_dirty = true;
             if probe.stop == Some(StopIntent::Restart) && !self.shutting_down {
-                u.reset_for_manual_start();
+                self.start_fresh(i);
                 self.resolve_waiters(i);
-                self.schedule();
                 return;
             }
             if u.state == State::Pending {
@@ -379,20 +378,12 @@ impl Supervisor {
                     self.check_stopping();
                     return;
                 }
-                let u = &mut self.units[i];
                 warning!(
                     "{}: {} process(es) still alive after stop_timeout; sending SIGKILL",
                     u.cfg.name,
                     survivors.len()
                 );
-                if let Some(run) = u.run.as_mut() {
-                    run.killed = true;
-                    let _ = sys::killpg(run.pgid, libc::SIGKILL);
-                }
-                for pid in survivors {
-                    let _ = sys::kill(pid, libc::SIGKILL);
-                }
-                self.timers.after(KILL_RECHECK, Timer::Recheck(i, gen));
+                self.kill_now(i, &survivors);
             }
             Timer::Recheck(i, gen) => {
                 let Some(u) = self.units.get(i) else { return };
@@ -404,13 +395,7 @@ impl Supervisor {
                 if survivors.is_empty() && leader_gone {
                     self.conclude(i);
                 } else {
-                    if let Some(run) = u.run.as_ref() {
-                        let _ = sys::killpg(run.pgid, libc::SIGKILL);
-                    }
-                    for pid in survivors {
-                        let _ = sys::kill(pid, libc::SIGKILL);
-                    }
-                    self.timers.after(KILL_RECHECK, Timer::Recheck(i, gen));
+                    self.kill_now(i, &survivors);
                 }
             }
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
@@ -692,8 +677,7 @@ impl Supervisor {
         if self.shutting_down || self.reload.is_some() {
             return Some(Response::error("supervisor is shutting down or reloading"));
         }
-        let gen = self.next_gen();
-        let u = &mut self.units[i];
+        let u = &self.units[i];
         if u.has_processes() || matches!(u.state, State::Pending | State::Waiting) {
             return Some(Response::error(format!("{name} is already running")));
         }
@@ -702,16 +686,14 @@ impl Supervisor {
                 "cron job {name} is already scheduled"
             )));
         }
-        u.reset_for_manual_start();
-        u.generation = gen;
         info!("{name}: start requested");
-        self.state_dirty = true;
-        if self.units[i].is_cron() {
-            self.arm_cron(i);
-            return Some(Response::ok(format!("Scheduled {name}")));
-        }
-        self.schedule();
-        Some(Response::ok(format!("Started {name}")))
+        self.start_fresh(i);
+        let verb = if self.units[i].is_cron() {
+            "Scheduled"
+        } else {
+            "Started"
+        };
+        Some(Response::ok(format!("{verb} {name}")))
     }
 
     fn stop_request(&mut self, client: u64, name: &str) -> Option<Response> {
@@ -743,13 +725,7 @@ impl Supervisor {
         }
         info!("{name}: restart requested");
         if !self.units[i].has_processes() {
-            self.units[i].reset_for_manual_start();
-            self.units[i].generation = self.next_gen();
-            self.state_dirty = true;
-            if self.units[i].is_cron() {
-                self.arm_cron(i);
-            }
-            self.schedule();
+            self.start_fresh(i);
             return Some(Response::ok(format!("Restarted {name}")));
         }
         self.stop_unit(i, StopIntent::Restart);
@@ -1097,13 +1073,7 @@ impl Supervisor {
                 StopIntent::Stop | StopIntent::Shutdown | StopIntent::Unhealthy => {
                     u.state = State::Stopped
                 }
-                StopIntent::Restart => {
-                    u.reset_for_manual_start();
-                    if u.is_cron() {
-                        self.arm_cron(i);
-                    }
-                    self.schedule();
-                }
+                StopIntent::Restart => self.start_fresh(i),
             }
             self.resolve_waiters(i);
             self.maybe_finish_reload();
@@ -1296,6 +1266,20 @@ impl Supervisor {
         }
     }
 
+    /// A start by hand (`start -s`, `restart -s`): fresh counters, then scheduled like
+    /// at boot (a cron job is re-armed instead).
+    fn start_fresh(&mut self, i: usize) {
+        let gen = self.next_gen();
+        let u = &mut self.units[i];
+        u.reset_for_manual_start();
+        u.generation = gen;
+        self.state_dirty = true;
+        if u.is_cron() {
+            self.arm_cron(i);
+        }
+        self.schedule();
+    }
+
     fn arm_all_cron(&mut self) {
         for i in 0..self.units.len() {
             if self.units[i].is_cron() {
@@ -1323,17 +1307,25 @@ impl Supervisor {
 
     fn kill_everything(&mut self) {
         for i in 0..self.units.len() {
-            let survivors = self.leftovers(i);
-            for pid in survivors {
-                let _ = sys::kill(pid, libc::SIGKILL);
-            }
-            if let Some(run) = self.units[i].run.as_mut() {
-                run.killed = true;
-                let _ = sys::killpg(run.pgid, libc::SIGKILL);
-                let gen = self.units[i].generation;
-                self.timers.after(KILL_RECHECK, Timer::Recheck(i, gen));
+            if self.units[i].run.is_some() {
+                let survivors = self.leftovers(i);
+                self.kill_now(i, &survivors);
             }
         }
+    }
+
+    /// SIGKILL to unit `i`'s group and to `survivors`, then look again shortly: processes
+    /// that are not our children raise no SIGCHLD when they die.
+    fn kill_now(&mut self, i: usize, survivors: &[i32]) {
+        let u = &self.units[i];
+        if let Some(run) = u.run.as_ref() {
+            let _ = sys::killpg(run.pgid, libc::SIGKILL);
+        }
+        for &pid in survivors {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        self.timers
+            .after(KILL_RECHECK, Timer::Recheck(i, u.generation));
     }
 
     /// Processes of unit `i` that are still alive: members of its current group, and

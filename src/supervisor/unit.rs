@@ -35,8 +35,6 @@ pub struct Run {
     /// The leader has been reaped; stragglers in the group may remain.
     pub reaped: Option<ExitStatus>,
     pub stop: Option<StopIntent>,
-    /// SIGKILL already sent to the group.
-    pub killed: bool,
     /// Started by the restart policy (fires `on_restart.success` once up).
     pub is_restart: bool,
     /// For a cron run: its `started_at` key in the history.
@@ -58,7 +56,6 @@ impl Run {
             start_ticks: crate::procfs::start_time_ticks(pid),
             reaped: None,
             stop: None,
-            killed: false,
             is_restart: false,
             cron_key: None,
             probe_failures: 0,
