@@ -193,6 +193,44 @@ fn url_probe_lets_the_dependent_start_once_the_server_answers() {
     assert_eq!(web["up"], true, "{web:#}");
 }
 
+/// A host *name* in the URL is resolved (getaddrinfo: /etc/hosts, then DNS), in the
+/// static build too, whose libc carries the `files` and `dns` lookups itself.
+#[test]
+fn url_probe_resolves_a_host_name() {
+    use std::net::ToSocketAddrs;
+    let loopback = ("localhost", 80)
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.any(|a| a.ip().is_loopback() && a.is_ipv4()));
+    if !loopback {
+        eprintln!("SKIPPED url_probe_resolves_a_host_name: localhost is not 127.0.0.1 here");
+        return;
+    }
+    let w = Sysg::new();
+    let n = unique_number();
+    let server = FixedServer::start("200 OK");
+    w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "exec sleep {n}"
+            stop_timeout: "1s"
+            health_check:
+              url: "http://localhost:{port}/ready"
+              interval: "100ms"
+              retries: 100
+          after:
+            command: "exec sleep {n}"
+            depends_on: ["web"]
+            stop_timeout: "1s"
+        "#,
+        port = server.port,
+    ));
+    w.wait_running_pid("after", None);
+    let web = w.service("web").unwrap();
+    assert_eq!(web["up"], true, "{web:#}");
+    assert!(server.hits() >= 1, "the probe never reached the server");
+}
+
 #[test]
 fn url_probe_never_passes_on_error_status_or_refused_connection() {
     let w = Sysg::new();

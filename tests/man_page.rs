@@ -13,7 +13,8 @@ fn root() -> PathBuf {
 /// Runs sysg with a private, empty state dir and HOME so nothing real is touched.
 fn sysg(args: &[&str]) -> Output {
     let home = tempfile::tempdir().expect("temp dir");
-    Command::new(env!("CARGO_BIN_EXE_sysg"))
+    let bin = std::env::var("SYSG_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_sysg").into());
+    Command::new(bin)
         .args(args)
         .env("HOME", home.path())
         .env("SYSG_STATE_DIR", home.path().join("state"))

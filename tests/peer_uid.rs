@@ -135,8 +135,8 @@ fn another_uid_is_refused_and_the_owner_still_served() {
         eprintln!("note: no python3 usable by nobody; probing with sysg only");
     }
 
-    if nobody_can_run(&setpriv, Path::new(SYSG)) {
-        let mut cmd = as_nobody(&setpriv, Path::new(SYSG));
+    if nobody_can_run(&setpriv, Path::new(sysg_bin())) {
+        let mut cmd = as_nobody(&setpriv, Path::new(sysg_bin()));
         cmd.arg("status").env("SYSG_STATE_DIR", &w.state);
         let out = run_with_limit(cmd, COMMAND_LIMIT);
         eprintln!("sysg status as nobody:\n{out}");
@@ -148,7 +148,7 @@ fn another_uid_is_refused_and_the_owner_still_served() {
         probed = true;
         socket_reached |= !out.all().contains("No supervisor running");
     } else {
-        eprintln!("note: nobody cannot execute {SYSG}");
+        eprintln!("note: nobody cannot execute {}", sysg_bin());
     }
     if !probed {
         eprintln!("SKIPPED: neither python3 nor sysg can be run as nobody");

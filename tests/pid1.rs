@@ -26,7 +26,7 @@ fn ppid_of(pid: i32) -> Option<i32> {
 /// and the supervisor's pid as seen from here.
 fn start_as_init(w: &Sysg, yaml: &str) -> (Child, i32) {
     let cfg = w.write_config(yaml);
-    let exe = env!("CARGO_BIN_EXE_sysg");
+    let exe = sysg_bin();
     let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", exe, "start", "-c"])
         .arg(&cfg)

@@ -9,7 +9,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const SYSG: &str = env!("CARGO_BIN_EXE_sysg");
+/// The binary under test: `SYSG_BIN` when set (to run the suite against another build,
+/// e.g. the static one from `scripts/build-static`), else the one cargo just built.
+pub fn sysg_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match std::env::var("SYSG_BIN") {
+        Ok(path) if !path.is_empty() => path,
+        _ => env!("CARGO_BIN_EXE_sysg").to_string(),
+    })
+}
 
 /// Deadline for conditions that need the supervisor to act; CI is a loaded 2-core box.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -186,7 +194,7 @@ impl Sysg {
 
     /// A sysg command in this world, run from the temp root (not the config's dir).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(SYSG);
+        let mut cmd = Command::new(sysg_bin());
         cmd.args(args)
             .current_dir(self.root())
             .env("HOME", &self.home)
