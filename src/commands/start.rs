@@ -196,7 +196,7 @@ pub fn supervise(config_path: PathBuf) -> Result<i32> {
         .and_then(|v| v.parse().ok())
         .and_then(crate::sys::take_inherited_fd);
     let paths = paths()?;
-    let config = match crate::config::load(&config_path) {
+    let config = match crate::config::load_regular(&config_path) {
         Ok(c) => c,
         Err(e) => {
             if let Some(mut r) = ready {

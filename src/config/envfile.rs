@@ -1,14 +1,14 @@
 //! `KEY=VALUE` env files and the merged environment of a service.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
 use super::{EnvSource, Service};
 
-/// Env files are re-read at every spawn; a cap keeps a wrong path (say, a log file) from
-/// being slurped whole.
+/// Env files are re-read at every spawn, on the supervisor's loop thread: only regular
+/// files are read (a FIFO would block the loop), and a cap keeps a wrong path (say, a log
+/// file) from being slurped whole.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
 /// Reads a dotenv-style file: one `KEY=VALUE` per line, blank lines and `#` comment lines
@@ -19,7 +19,7 @@ const MAX_ENV_FILE: u64 = 1 << 20;
 pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
     let shown = path.display();
     let mut bytes = Vec::new();
-    File::open(path)
+    super::open_regular(path)
         .and_then(|f| f.take(MAX_ENV_FILE + 1).read_to_end(&mut bytes))
         .map_err(|e| format!("{shown}: {e}"))?;
     if bytes.len() as u64 > MAX_ENV_FILE {

@@ -18,6 +18,7 @@ pub use units::{parse_duration, parse_signal, parse_size, signal_name, valid_ser
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde_yaml::Value;
@@ -44,10 +45,37 @@ const MAX_CONFIG_SIZE: u64 = 4 << 20;
 /// - `logs` at the top level sets the default for every service; a service's `logs` keys
 ///   override it one by one.
 pub fn load(path: &Path) -> Result<Config, Error> {
+    load_from(path, File::open(path))
+}
+
+/// Like [`load`], for the supervisor, which reads the config on its loop thread (on a
+/// reload): a FIFO or device at `path` is refused at once instead of blocking the loop.
+pub fn load_regular(path: &Path) -> Result<Config, Error> {
+    load_from(path, open_regular(path))
+}
+
+/// Opens `path` for reading without waiting for a FIFO's writer, and refuses anything but
+/// a regular file (symlinks are followed).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))
+    }
+}
+
+fn load_from(path: &Path, opened: io::Result<File>) -> Result<Config, Error> {
     let shown = path.display().to_string();
     let unreadable =
         |e: io::Error| Error::Config(vec![format!("{shown}: cannot read config: {e}")]);
-    let text = read_capped(path).map_err(unreadable)?;
+    let text = opened.and_then(read_capped).map_err(unreadable)?;
     let absolute = path.canonicalize().map_err(unreadable)?;
     // A canonical path of a readable file always has a parent; `/` is only a fallback.
     let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -87,11 +115,9 @@ pub fn load(path: &Path) -> Result<Config, Error> {
     Err(Error::Config(lines))
 }
 
-fn read_capped(path: &Path) -> io::Result<String> {
+fn read_capped(file: File) -> io::Result<String> {
     let mut bytes = Vec::new();
-    File::open(path)?
-        .take(MAX_CONFIG_SIZE + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_CONFIG_SIZE {
         let why = format!("larger than {} MiB", MAX_CONFIG_SIZE >> 20);
         return Err(io::Error::new(io::ErrorKind::InvalidData, why));

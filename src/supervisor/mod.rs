@@ -693,7 +693,17 @@ impl Supervisor {
         } else {
             "Started"
         };
-        Some(Response::ok(format!("{verb} {name}")))
+        Some(self.started_reply(i, verb))
+    }
+
+    /// The answer to a start or restart by hand, once the unit has been started afresh:
+    /// an error when the spawn was attempted at once and failed.
+    fn started_reply(&self, i: usize, verb: &str) -> Response {
+        let u = &self.units[i];
+        match &u.spawn_error {
+            Some(e) => Response::error(e.clone()),
+            None => Response::ok(format!("{verb} {}", u.cfg.name)),
+        }
     }
 
     fn stop_request(&mut self, client: u64, name: &str) -> Option<Response> {
@@ -726,7 +736,7 @@ impl Supervisor {
         info!("{name}: restart requested");
         if !self.units[i].has_processes() {
             self.start_fresh(i);
-            return Some(Response::ok(format!("Restarted {name}")));
+            return Some(self.started_reply(i, "Restarted"));
         }
         self.stop_unit(i, StopIntent::Restart);
         self.waiters.push(Waiter {
@@ -746,7 +756,7 @@ impl Supervisor {
             return Some(Response::error("supervisor is shutting down or reloading"));
         }
         let path = path.unwrap_or_else(|| self.config.path.clone());
-        let config = match crate::config::load(&path) {
+        let config = match crate::config::load_regular(&path) {
             Ok(c) => c,
             Err(e) => return Some(Response::error(e.to_string())),
         };
@@ -810,8 +820,11 @@ impl Supervisor {
             done
         };
         for w in done {
-            let name = self.units[i].cfg.name.clone();
-            self.reply(w.client, &Response::ok(format!("{} {name}", w.verb)));
+            let reply = match w.verb {
+                "Restarted" => self.started_reply(i, w.verb),
+                verb => Response::ok(format!("{verb} {}", self.units[i].cfg.name)),
+            };
+            self.reply(w.client, &reply);
         }
     }
 
@@ -923,6 +936,7 @@ impl Supervisor {
                 u.run = Some(run);
                 u.state = State::Running;
                 u.reason = None;
+                u.spawn_error = None;
                 let name = u.cfg.name.clone();
                 // With a health check the first probe goes at once: readiness then has no
                 // fixed floor. Without one, the 1 s rule applies.
@@ -936,6 +950,7 @@ impl Supervisor {
             Err(e) => {
                 error!("{}: cannot start: {e}", u.cfg.name);
                 u.reason = Some(format!("cannot start: {e}"));
+                u.spawn_error = Some(format!("cannot start {}: {e}", u.cfg.name));
                 hooks::fire(
                     &mut self.workers,
                     &u.cfg,
@@ -1481,6 +1496,7 @@ impl Unit {
         self.consecutive = 0;
         self.restart_count = 0;
         self.reason = None;
+        self.spawn_error = None;
         self.completed = false;
         self.up = false;
         self.restart_at = None;

@@ -91,6 +91,9 @@ pub struct Unit {
     pub last_exit: Option<ExitStatus>,
     pub last_started: Option<SystemTime>,
     pub reason: Option<String>,
+    /// Why the last spawn attempt since a start by hand failed (cleared by a spawn), so
+    /// that `start -s` / `restart -s` can answer with it instead of "Started".
+    pub spawn_error: Option<String>,
     pub waiting_for: Option<String>,
     pub restart_at: Option<Instant>,
     /// Bumped at every spawn and state change that invalidates armed timers.
@@ -120,6 +123,7 @@ impl Unit {
             last_exit: None,
             last_started: None,
             reason: None,
+            spawn_error: None,
             waiting_for: None,
             restart_at: None,
             generation: 0,
