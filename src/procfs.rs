@@ -164,27 +164,51 @@ pub fn marked_processes(markers: &[(&str, &str)], unless: &[&str]) -> Vec<i32> {
     pids
 }
 
+/// Every live process (except this one) whose environment holds `marker` and, for `key`,
+/// one of `values`, sorted by pid: the processes of many services in one pass.
+pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut pids: Vec<i32> = all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            with_environ(pid, |env| {
+                env_value(env, marker.0) == Some(marker.1.as_bytes())
+                    && env_value(env, key).is_some_and(|v| values.iter().any(|w| w.as_bytes() == v))
+            })
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// Whether `pid`'s initial environment holds every `markers` entry and no `unless` key.
 /// Unreadable environments (other users', vanished pids) never match.
 pub fn environ_matches(pid: i32, markers: &[(&str, &str)], unless: &[&str]) -> bool {
+    with_environ(pid, |env| {
+        markers
+            .iter()
+            .all(|(k, v)| env_value(env, k) == Some(v.as_bytes()))
+            && !unless.iter().any(|k| env_value(env, k).is_some())
+    })
+}
+
+/// `test` on the `KEY=value` entries of `pid`'s initial environment; false if unreadable.
+fn with_environ(pid: i32, test: impl FnOnce(&[&[u8]]) -> bool) -> bool {
     let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
     let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-    let has = |k: &str, v: &str| {
-        entries.iter().any(|e| {
-            e.len() == k.len() + 1 + v.len()
-                && e.starts_with(k.as_bytes())
-                && e[k.len()] == b'='
-                && e.ends_with(v.as_bytes())
-        })
-    };
-    let has_key = |k: &str| {
-        entries
-            .iter()
-            .any(|e| e.len() > k.len() && e.starts_with(k.as_bytes()) && e[k.len()] == b'=')
-    };
-    markers.iter().all(|(k, v)| has(k, v)) && !unless.iter().any(|k| has_key(k))
+    test(&entries)
+}
+
+/// The value of the first `key=` entry (a process sees the first of duplicates).
+fn env_value<'a>(entries: &[&'a [u8]], key: &str) -> Option<&'a [u8]> {
+    let key = key.as_bytes();
+    entries.iter().find_map(|e| {
+        (e.len() > key.len() && e.starts_with(key) && e[key.len()] == b'=')
+            .then(|| &e[key.len() + 1..])
+    })
 }
 
 /// This process's direct children (every thread's), e.g. orphans adopted as subreaper.
@@ -387,6 +411,19 @@ mod tests {
         assert!(marked_processes(&[("SYSG_SERVICE", &marker)], &["SYSG_SERVICE"]).is_empty());
         assert!(marked_processes(&[("SYSG_SERVICE", &marker), ("X", "y")], &[]).is_empty());
         assert!(group_members(i32::MAX).is_empty());
+        // One pass for several names: the marker must match and the key be one of them.
+        let dir = format!("/state/{marker}");
+        assert!(
+            marked_by_any(("SYSG_SERVICE", &marker), "SYSG_SERVICE", &["a", &marker])
+                .contains(&pid)
+        );
+        assert!(
+            !marked_by_any(("SYSG_SERVICE", &marker), "SYSG_SERVICE", &["a", "b"]).contains(&pid)
+        );
+        assert!(
+            !marked_by_any(("SYSG_STATE_DIR", &dir), "SYSG_SERVICE", &[&marker]).contains(&pid)
+        );
+        assert!(!marked_by_any(("SYSG_SERVICE", &marker), "SYSG_HOOK", &[&marker]).contains(&pid));
     }
 
     #[test]

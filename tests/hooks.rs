@@ -445,3 +445,46 @@ fn supervisor_stop_lets_a_slow_on_stop_hook_complete() {
         "supervisor {sup} still alive"
     );
 }
+
+/// A hook's descendant that left its process group (setsid) outlives the hook, but not
+/// the supervisor: `sysg stop` leaves nothing behind. (The hook waits until its child has
+/// escaped: what is still in its group when it ends is killed with it.)
+#[test]
+fn a_process_escaped_from_a_hook_does_not_outlive_the_supervisor() {
+    let w = Sysg::new();
+    let (n, m) = (unique_number(), unique_number());
+    w.start_with(&format!(
+        "
+        services:
+          web:
+            command: \"exec sleep {n}\"
+            stop_timeout: \"1s\"
+            hooks:
+              on_start:
+                success:
+                  command: \"setsid sh -c 'touch escaped; exec sleep {m}' > /dev/null 2>&1 & while [ ! -e escaped ]; do sleep 0.05; done\"
+        "
+    ));
+    w.wait_running_pid("web", None);
+    let escaped = wait_until(DEADLINE, || {
+        processes_exactly(&format!("sleep {m}")).len() == 1
+    });
+    assert!(escaped, "the hook's child never ran\n{}", w.diagnostics());
+    let pid = processes_exactly(&format!("sleep {m}"))[0];
+    assert_ne!(
+        pgid_of(pid),
+        w.service_pid("web"),
+        "it did not leave the group"
+    );
+
+    let log_dir = w.state.clone();
+    let out = w.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    let gone = wait_until(DEADLINE, || !alive(pid) || proc_state(pid) == Some('Z'));
+    assert!(gone, "the hook's escaped child survived the supervisor");
+    let log = std::fs::read_to_string(log_dir.join("supervisor.log")).unwrap_or_default();
+    assert!(
+        log.contains("escaped a hook or probe"),
+        "supervisor.log does not say it killed it:\n{log}"
+    );
+}

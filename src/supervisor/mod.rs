@@ -1421,6 +1421,30 @@ impl Supervisor {
 
     // ----- ending -------------------------------------------------------------------
 
+    /// Kills what is left carrying a service's markers once every service has stopped:
+    /// descendants of hooks and health probes that left their process group (setsid,
+    /// double fork) and outlived them. Their group died with them; these never outlive
+    /// the supervisor. One pass over /proc.
+    fn sweep_escapees(&self) {
+        let dir = self.paths.dir.to_string_lossy();
+        let names: Vec<&str> = self.units.iter().map(|u| u.cfg.name.as_str()).collect();
+        let left: Vec<i32> =
+            crate::procfs::marked_by_any((MARKER_STATE_DIR, &dir), MARKER_SERVICE, &names)
+                .into_iter()
+                .filter(|&pid| crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z'))
+                .collect();
+        if left.is_empty() {
+            return;
+        }
+        warning!(
+            "killing {} process(es) that escaped a hook or probe: {left:?}",
+            left.len()
+        );
+        for pid in left {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+    }
+
     fn finished(&self) -> bool {
         if self.reload.is_some() {
             return false;
@@ -1439,6 +1463,7 @@ impl Supervisor {
     }
 
     fn finish(&mut self) -> i32 {
+        self.sweep_escapees();
         for pipe in &mut self.pipes {
             self.output.drain(pipe);
         }
