@@ -100,7 +100,7 @@ pub fn log(level: Level, msg: &str) {
     let Ok(mut guard) = SINK.lock() else { return };
     let Some(sink) = guard.as_mut() else { return };
     if sink.echo {
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        crate::terminal::write(crate::terminal::To::Err, line.as_bytes().to_vec());
     }
     if sink.size + line.len() as u64 > ROTATE_AT {
         let rotated = sink.path.with_extension("log.1");

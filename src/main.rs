@@ -14,6 +14,7 @@ mod procfs;
 mod state;
 mod supervisor;
 mod sys;
+mod terminal;
 mod tz;
 
 use cli::Command;

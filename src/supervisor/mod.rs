@@ -47,6 +47,9 @@ const SKIP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a stop that has sent SIGKILL re-checks for survivors that are not our
 /// children (their death raises no SIGCHLD here).
 const KILL_RECHECK: Duration = Duration::from_millis(100);
+/// How long a foreground supervisor, on its way out, waits for the terminal to take
+/// what is still queued for it.
+const TERMINAL_FLUSH: Duration = Duration::from_secs(2);
 
 pub struct Options {
     /// Echo service output and supervisor events to the terminal.
@@ -1485,6 +1488,7 @@ impl Supervisor {
             self.first_failure.unwrap_or(0)
         };
         info!("supervisor stopped (exit {code})");
+        crate::terminal::flush(TERMINAL_FLUSH);
         code
     }
 

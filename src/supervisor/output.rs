@@ -10,7 +10,7 @@ use crate::config::LogLimits;
 use crate::paths::{Paths, Stream};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 
 /// Bounded read per wake per pipe, so one chatty service cannot starve the others.
@@ -190,5 +190,5 @@ fn echo_lines(service: &str, bytes: &[u8]) {
         out.push_str(line);
         out.push('\n');
     }
-    let _ = io::stdout().lock().write_all(out.as_bytes());
+    crate::terminal::write(crate::terminal::To::Out, out.into_bytes());
 }

@@ -22,6 +22,9 @@ const RECOVERY_GRACE: Duration = Duration::from_secs(5);
 
 pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<Supervisor> {
     crate::state::ensure_dir(paths)?;
+    if foreground {
+        crate::terminal::start();
+    }
     crate::logger::open(paths.supervisor_log(), foreground);
     let pid_lock = take_pid_file(paths)?;
     info!("systemg supervisor starting (pid {})", sys::getpid());
