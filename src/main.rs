@@ -74,6 +74,8 @@ fn main() {
     let code = match run() {
         Ok(code) => code,
         Err(e) => {
+            // A foreground supervisor's queued terminal lines come before its last word.
+            terminal::flush(std::time::Duration::from_secs(2));
             match &e {
                 Error::Config(_) => eprintln!("{e}"),
                 _ => eprintln!("sysg: {e}"),

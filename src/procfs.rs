@@ -173,8 +173,8 @@ pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i3
         .filter(|&pid| pid != me)
         .filter(|&pid| {
             with_environ(pid, |env| {
-                env_value(env, marker.0) == Some(marker.1.as_bytes())
-                    && env_value(env, key).is_some_and(|v| values.iter().any(|w| w.as_bytes() == v))
+                env_values(env, marker.0).any(|v| v == marker.1.as_bytes())
+                    && env_values(env, key).any(|v| values.iter().any(|w| w.as_bytes() == v))
             })
         })
         .collect();
@@ -188,8 +188,8 @@ pub fn environ_matches(pid: i32, markers: &[(&str, &str)], unless: &[&str]) -> b
     with_environ(pid, |env| {
         markers
             .iter()
-            .all(|(k, v)| env_value(env, k) == Some(v.as_bytes()))
-            && !unless.iter().any(|k| env_value(env, k).is_some())
+            .all(|(k, v)| env_values(env, k).any(|x| x == v.as_bytes()))
+            && !unless.iter().any(|k| env_values(env, k).next().is_some())
     })
 }
 
@@ -202,13 +202,17 @@ fn with_environ(pid: i32, test: impl FnOnce(&[&[u8]]) -> bool) -> bool {
     test(&entries)
 }
 
-/// The value of the first `key=` entry (a process sees the first of duplicates).
-fn env_value<'a>(entries: &[&'a [u8]], key: &str) -> Option<&'a [u8]> {
+/// The values of every `key=` entry: a duplicated key matches on any of its copies, since
+/// which one a program sees depends on the program.
+fn env_values<'a, 'k>(
+    entries: &'k [&'a [u8]],
+    key: &'k str,
+) -> impl Iterator<Item = &'a [u8]> + 'k {
     let key = key.as_bytes();
-    entries.iter().find_map(|e| {
-        (e.len() > key.len() && e.starts_with(key) && e[key.len()] == b'=')
-            .then(|| &e[key.len() + 1..])
-    })
+    entries
+        .iter()
+        .filter(move |e| e.len() > key.len() && e.starts_with(key) && e[key.len()] == b'=')
+        .map(move |e| &e[key.len() + 1..])
 }
 
 /// This process's direct children (every thread's), e.g. orphans adopted as subreaper.

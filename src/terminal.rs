@@ -66,8 +66,11 @@ pub fn write(to: To, bytes: Vec<u8>) {
         write_out(to, &bytes);
         return;
     }
-    if q.bytes + bytes.len() > MAX_QUEUED {
+    // An empty queue takes any chunk (one pipe read's lines, prefixed: a few MiB at
+    // most), so only a terminal that is really behind loses lines.
+    if q.bytes > 0 && q.bytes + bytes.len() > MAX_QUEUED {
         q.dropped += lines_in(&bytes);
+        CHANGED.notify_all();
         return;
     }
     q.bytes += bytes.len();

@@ -90,3 +90,44 @@ fn a_terminal_that_stops_reading_does_not_stall_the_supervisor() {
         "shown + left out must be every line ({shown_lines} + {dropped})"
     );
 }
+
+/// A terminal that keeps up sees every line, even when one read of the service's pipe
+/// becomes a large echo (many short lines, a long service name).
+#[test]
+fn a_reading_terminal_gets_every_line() {
+    let w = Sysg::new();
+    let name = "a_very_long_service_name_for_testing_the_echo";
+    let cfg = w.write_config(&format!(
+        r#"
+        services:
+          {name}:
+            command: "head -c 65536 /dev/zero | tr '\\000' '\\n'"
+        "#
+    ));
+    let out_path = w.root().join("echo.out");
+    let err_path = w.root().join("echo.err");
+    let mut child = w
+        .command(&["start", "-c", cfg.to_str().unwrap(), "--log-level", "off"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start sysg in the foreground");
+    // With nothing left to run, a foreground supervisor exits by itself.
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the supervisor did not exit");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let shown = std::fs::read_to_string(&out_path).unwrap();
+    let prefix = format!("{name} | ");
+    assert_eq!(
+        shown
+            .lines()
+            .filter(|l| *l == prefix.trim_end() || *l == prefix)
+            .count(),
+        65536,
+        "not every line was echoed"
+    );
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(!err.contains("not shown"), "{err}");
+}

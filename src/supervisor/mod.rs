@@ -110,6 +110,8 @@ pub struct Supervisor {
     /// A reload in progress: the new config and the client to answer.
     reload: Option<(Config, u64)>,
     first_failure: Option<i32>,
+    /// Names of services dropped by reloads: their hooks' escapees are swept at exit too.
+    retired: Vec<String>,
     foreground: bool,
     pid1: bool,
     state_dirty: bool,
@@ -785,6 +787,11 @@ impl Supervisor {
         let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         self.output.retain(|n| names.iter().any(|m| m == n));
         let mut old: Vec<Unit> = std::mem::take(&mut self.units);
+        for u in &old {
+            if !names.contains(&u.cfg.name) && !self.retired.contains(&u.cfg.name) {
+                self.retired.push(u.cfg.name.clone());
+            }
+        }
         self.units = config
             .services
             .iter()
@@ -1430,7 +1437,12 @@ impl Supervisor {
     /// the supervisor. One pass over /proc.
     fn sweep_escapees(&self) {
         let dir = self.paths.dir.to_string_lossy();
-        let names: Vec<&str> = self.units.iter().map(|u| u.cfg.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .units
+            .iter()
+            .map(|u| u.cfg.name.as_str())
+            .chain(self.retired.iter().map(String::as_str))
+            .collect();
         let left: Vec<i32> =
             crate::procfs::marked_by_any((MARKER_STATE_DIR, &dir), MARKER_SERVICE, &names)
                 .into_iter()
@@ -1440,7 +1452,8 @@ impl Supervisor {
             return;
         }
         warning!(
-            "killing {} process(es) that escaped a hook or probe: {left:?}",
+            "killing {} process(es) still carrying a service's markers after every \
+             service stopped (escaped from a hook or probe): {left:?}",
             left.len()
         );
         for pid in left {

@@ -90,6 +90,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         accept_paused: false,
         reload: None,
         first_failure: None,
+        retired: Vec::new(),
         foreground,
         pid1,
         state_dirty: true,
