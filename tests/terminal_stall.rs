@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 
 const LINES: usize = 200_000;
 
+/// Waits for the foreground supervisor to exit, failing the test after DEADLINE.
+fn wait_exit(child: &mut std::process::Child) {
+    let deadline = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the supervisor did not exit");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 #[test]
 fn a_terminal_that_stops_reading_does_not_stall_the_supervisor() {
     let w = Sysg::new();
@@ -53,11 +62,7 @@ fn a_terminal_that_stops_reading_does_not_stall_the_supervisor() {
         text
     });
     w.run_ok(&["stop"]);
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the supervisor did not exit");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_exit(&mut child);
     let shown = reader.join().unwrap();
     let mut stderr = String::new();
     child
@@ -113,11 +118,7 @@ fn a_reading_terminal_gets_every_line() {
         .spawn()
         .expect("start sysg in the foreground");
     // With nothing left to run, a foreground supervisor exits by itself.
-    let deadline = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the supervisor did not exit");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wait_exit(&mut child);
     let shown = std::fs::read_to_string(&out_path).unwrap();
     let prefix = format!("{name} | ");
     assert_eq!(
