@@ -63,6 +63,19 @@ fn last_number(path: &Path) -> Option<u64> {
 }
 
 /// `proj/writer.sh`: batches of 20 numbered lines, `pause` seconds apart.
+/// Starts a supervisor running `writer.sh` (see `write_writer`); returns its pid.
+fn start_writer(w: &Sysg, pause: &str) -> i32 {
+    write_writer(w, pause);
+    w.start_with(
+        r#"
+        services:
+          writer:
+            command: "sh ./writer.sh"
+        "#,
+    );
+    w.wait_running_pid("writer", None)
+}
+
 fn write_writer(w: &Sysg, pause: &str) {
     std::fs::write(
         w.proj_file("writer.sh"),
@@ -104,15 +117,7 @@ fn full_log_disk_is_reported_once_and_writing_resumes_when_space_returns() {
     };
 
     // ~2000 numbered lines of ~45 bytes a second: 256 KiB fill in about 3 s.
-    write_writer(&w, "0.01");
-    w.start_with(
-        r#"
-        services:
-          writer:
-            command: "sh ./writer.sh"
-        "#,
-    );
-    let pid = w.wait_running_pid("writer", None);
+    let pid = start_writer(&w, "0.01");
     let file = logs.join("writer_stdout.log");
     let name = file.to_str().unwrap().to_string();
 
@@ -241,15 +246,7 @@ fn read_only_logs_dir_is_reported_once_and_writing_starts_when_writable() {
     let Some(_mount) = bind_read_only(&logs) else {
         return;
     };
-    write_writer(&w, "0.1");
-    w.start_with(
-        r#"
-        services:
-          writer:
-            command: "sh ./writer.sh"
-        "#,
-    );
-    let pid = w.wait_running_pid("writer", None);
+    let pid = start_writer(&w, "0.1");
     let file = logs.join("writer_stdout.log");
     let name = file.to_str().unwrap().to_string();
     let reported = wait_until(DEADLINE, || {
