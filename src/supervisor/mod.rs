@@ -85,7 +85,14 @@ struct Signals {
 struct Waiter {
     client: u64,
     unit: usize,
-    verb: &'static str,
+    awaits: Awaited,
+}
+
+/// What a waiter asked for, and so what it is told.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaited {
+    Stop,
+    Restart,
 }
 
 pub struct Supervisor {
@@ -725,7 +732,7 @@ impl Supervisor {
         self.waiters.push(Waiter {
             client,
             unit: i,
-            verb: "Stopped",
+            awaits: Awaited::Stop,
         });
         None
     }
@@ -747,7 +754,7 @@ impl Supervisor {
         self.waiters.push(Waiter {
             client,
             unit: i,
-            verb: "Restarted",
+            awaits: Awaited::Restart,
         });
         None
     }
@@ -830,9 +837,9 @@ impl Supervisor {
             done
         };
         for w in done {
-            let reply = match w.verb {
-                "Restarted" => self.started_reply(i, w.verb),
-                verb => Response::ok(format!("{verb} {}", self.units[i].cfg.name)),
+            let reply = match w.awaits {
+                Awaited::Restart => self.started_reply(i, "Restarted"),
+                Awaited::Stop => Response::ok(format!("Stopped {}", self.units[i].cfg.name)),
             };
             self.reply(w.client, &reply);
         }
