@@ -6,15 +6,12 @@ use crate::error::{Error, Result};
 use crate::ipc::Request;
 use crate::logger::Level;
 use crate::paths::Paths;
-use crate::supervisor::{self, Options};
+use crate::supervisor::{self, Options, READY_FD_ENV};
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Names the fd of the handshake pipe a detached supervisor reports its startup on.
-pub const READY_FD_ENV: &str = "SYSG_READY_FD";
 
 /// How long `start -d` waits for the detached supervisor's handshake. Startup includes
 /// stopping a crashed predecessor's leftovers, which can take a few seconds.

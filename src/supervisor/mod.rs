@@ -51,6 +51,10 @@ const KILL_RECHECK: Duration = Duration::from_millis(100);
 /// what is still queued for it.
 const TERMINAL_FLUSH: Duration = Duration::from_secs(2);
 
+/// Names the fd of the handshake pipe a detached supervisor reports its startup on
+/// (set by the client that spawns it, never passed on to services).
+pub const READY_FD_ENV: &str = "SYSG_READY_FD";
+
 pub struct Options {
     /// Echo service output and supervisor events to the terminal.
     pub foreground: bool,

@@ -46,7 +46,7 @@ pub fn spawn_with_env(
     cmd.arg("-c")
         .arg(command)
         .current_dir(&svc.working_dir)
-        .env_remove(crate::commands::start::READY_FD_ENV)
+        .env_remove(super::READY_FD_ENV)
         // Only hooks and probes carry this (through `extra`); a supervisor started from
         // a hook must not pass it on, or its services would look like hooks.
         .env_remove(super::workers::MARKER_AUX)
