@@ -4,6 +4,7 @@
 //! the registry below, and a hook never delays the loop.
 
 use super::policy::ExitStatus;
+use super::service::{HookEvent, Outcome};
 use super::workers::{Done, Link, Workers, MARKER_AUX};
 use crate::config::{Hook, Service};
 use crate::logger::{info, warning};
@@ -16,35 +17,18 @@ use std::time::{Duration, Instant};
 /// After SIGKILL at the timeout, how long the thread still waits for the exit status.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl Event {
-    fn as_str(self) -> &'static str {
-        match self {
-            Event::Start => "on_start",
-            Event::Stop => "on_stop",
-            Event::Restart => "on_restart",
-        }
+fn event_name(event: HookEvent) -> &'static str {
+    match event {
+        HookEvent::Start => "on_start",
+        HookEvent::Stop => "on_stop",
+        HookEvent::Restart => "on_restart",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Error,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Error => "error",
-        }
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::Error => "error",
     }
 }
 
@@ -52,25 +36,33 @@ impl Outcome {
 pub fn fire(
     workers: &mut Workers,
     svc: &Service,
-    event: Event,
+    event: HookEvent,
     outcome: Outcome,
     exit: Option<ExitStatus>,
     pid: Option<i32>,
 ) {
     let pair = match event {
-        Event::Start => &svc.hooks.on_start,
-        Event::Stop => &svc.hooks.on_stop,
-        Event::Restart => &svc.hooks.on_restart,
+        HookEvent::Start => &svc.hooks.on_start,
+        HookEvent::Stop => &svc.hooks.on_stop,
+        HookEvent::Restart => &svc.hooks.on_restart,
     };
     let hook = match outcome {
         Outcome::Success => &pair.success,
         Outcome::Error => &pair.error,
     };
     let Some(hook) = hook.clone() else { return };
-    let label = format!("{} {}.{}", svc.name, event.as_str(), outcome.as_str());
+    let label = format!(
+        "{} {}.{}",
+        svc.name,
+        event_name(event),
+        outcome_name(outcome)
+    );
     let extra = vec![
-        (MARKER_AUX.to_string(), event.as_str().to_string()),
-        ("SYSG_OUTCOME".to_string(), outcome.as_str().to_string()),
+        (MARKER_AUX.to_string(), event_name(event).to_string()),
+        (
+            "SYSG_OUTCOME".to_string(),
+            outcome_name(outcome).to_string(),
+        ),
         (
             "SYSG_EXIT_CODE".to_string(),
             exit.map(|e| e.as_code().to_string()).unwrap_or_default(),

@@ -28,6 +28,15 @@ impl ExitStatus {
     }
 }
 
+/// An exit as state.json and status report it: (exit code, signal), at most one set.
+pub fn split(status: Option<ExitStatus>) -> (Option<i32>, Option<i32>) {
+    match status {
+        Some(ExitStatus::Code(c)) => (Some(c), None),
+        Some(ExitStatus::Signal(s)) => (None, Some(s)),
+        None => (None, None),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
     pub restart: RestartPolicy,
@@ -51,8 +60,6 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {
     pub status: ExitStatus,
-    /// The supervisor asked it to stop (stop, restart, shutdown): never a failure.
-    pub requested: bool,
     /// Stopped by us because its health check kept failing: a failure whatever the code.
     pub unhealthy: bool,
     pub uptime: Duration,
@@ -60,8 +67,6 @@ pub struct Ended {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Stopped on request.
-    Stopped,
     /// Exited 0: its work is done; never restarted.
     Completed,
     /// Failed and the policy says leave it (`never`).
@@ -74,9 +79,6 @@ pub enum Next {
 
 /// `consecutive` is how many automatic restarts in a row preceded this instance.
 pub fn after_exit(policy: &Policy, consecutive: u32, ended: &Ended) -> Next {
-    if ended.requested {
-        return Next::Stopped;
-    }
     if ended.status.success() && !ended.unhealthy {
         return Next::Completed;
     }
@@ -124,7 +126,6 @@ mod tests {
     fn ended(status: ExitStatus, secs: u64) -> Ended {
         Ended {
             status,
-            requested: false,
             unhealthy: false,
             uptime: Duration::from_secs(secs),
         }
@@ -165,23 +166,10 @@ mod tests {
     }
 
     #[test]
-    fn requested_stop_is_never_a_failure() {
-        let p = policy(RestartPolicy::Always, Some(1));
-        let e = Ended {
-            status: ExitStatus::Signal(15),
-            requested: true,
-            unhealthy: false,
-            uptime: Duration::ZERO,
-        };
-        assert_eq!(after_exit(&p, 5, &e), Next::Stopped);
-    }
-
-    #[test]
     fn an_unhealthy_instance_is_a_failure_even_if_it_exits_zero() {
         let p = policy(RestartPolicy::OnFailure, None);
         let e = Ended {
             status: ExitStatus::Code(0),
-            requested: false,
             unhealthy: true,
             uptime: Duration::ZERO,
         };

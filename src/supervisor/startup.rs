@@ -53,7 +53,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
 
     // Cron history survives supervisor restarts through state.json.
     let previous = StateFile::read(paths).unwrap_or_default();
-    let units = config
+    let units: Vec<Unit> = config
         .services
         .iter()
         .map(|svc| {
@@ -77,6 +77,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         workers: super::Workers::new(wake, &paths.dir),
         persist: super::persist::Persister::start(paths.clone()),
         config,
+        index: super::index_of(&units),
         units,
         timers: Default::default(),
         pipes: Vec::new(),
@@ -86,6 +87,7 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
         next_client: 0,
         next_generation: 0,
         waiters: Vec::new(),
+        settled: Vec::new(),
         shutting_down: false,
         accept_paused: false,
         reload: None,

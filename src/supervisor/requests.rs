@@ -1,0 +1,381 @@
+//! Control clients: accepting them, their requests turned into events for the services'
+//! tables, the replies, clients waiting for a stop or restart to finish, and reloads.
+
+use super::control::{self, Client, ClientEvent};
+use super::service::StopIntent;
+use super::unit::Unit;
+use super::{Supervisor, Timer};
+use crate::ipc::{Request, Response, State, StatusReport};
+use crate::logger::{debug, error, info, warning};
+use crate::sys;
+use std::time::{Duration, Instant};
+
+/// A client waiting for a stop or restart to finish before it gets its reply.
+pub struct Waiter {
+    client: u64,
+    unit: usize,
+    awaits: Awaited,
+}
+
+/// What a waiter asked for, and so what it is told.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaited {
+    Stop,
+    Restart,
+}
+
+impl Supervisor {
+    pub(super) fn accept_clients(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let me = sys::getuid();
+                    match sys::peer_uid(&stream) {
+                        Ok(uid) if uid == me || uid == 0 => {}
+                        Ok(uid) => {
+                            warning!("refused control connection from uid {uid}");
+                            continue;
+                        }
+                        Err(e) => {
+                            warning!(
+                                "refused control connection: cannot read peer credentials: {e}"
+                            );
+                            continue;
+                        }
+                    }
+                    self.next_client += 1;
+                    let id = self.next_client;
+                    match Client::new(id, stream) {
+                        Ok(c) => {
+                            self.clients.push(c);
+                            self.timers
+                                .after(control::CLIENT_DEADLINE, Timer::ClientDeadline(id));
+                        }
+                        Err(e) => warning!("control client setup failed: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the connection stays queued, so the listener
+                    // would stay readable; pause it instead of spinning.
+                    error!(
+                        "accept on control socket failed: {e}; pausing new connections for 100 ms"
+                    );
+                    self.accept_paused = true;
+                    self.timers
+                        .after(Duration::from_millis(100), Timer::ResumeAccept);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_client(&mut self, id: u64, revents: i16) {
+        let Some(c) = self.clients.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        let event = if revents & libc::POLLOUT != 0 && c.wants_write() {
+            c.on_writable()
+        } else if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            c.on_readable()
+        } else {
+            ClientEvent::Pending
+        };
+        match event {
+            ClientEvent::Request(req) => self.on_request(id, req),
+            ClientEvent::Close => self.drop_client(id),
+            ClientEvent::Pending => {}
+        }
+    }
+
+    /// A client waiting for a stop or restart is bounded by stop timeouts; anyone else
+    /// still here at its deadline has stalled: sent nothing, or stopped reading.
+    pub(super) fn on_client_deadline(&mut self, id: u64) {
+        let waiting = self.waiters.iter().any(|w| w.client == id)
+            || self.reload.as_ref().is_some_and(|(_, c)| *c == id);
+        if !waiting && self.clients.iter().any(|c| c.id == id) {
+            debug!("dropping a stalled control client");
+            self.drop_client(id);
+        }
+    }
+
+    /// A client that hung up no longer waits for anything.
+    fn drop_client(&mut self, id: u64) {
+        self.clients.retain(|c| c.id != id);
+        self.waiters.retain(|w| w.client != id);
+    }
+
+    /// Last replies (e.g. to the `stop` that ended us) get a bounded, blocking write.
+    pub(super) fn flush_clients(&mut self) {
+        for c in &mut self.clients {
+            let _ = c.stream.set_nonblocking(false);
+            let _ = c.stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = c.on_writable();
+        }
+    }
+
+    fn on_request(&mut self, client: u64, req: Request) {
+        debug!("control request: {req:?}");
+        let reply = match req {
+            Request::Status { service } => self.status_reply(service.as_deref()),
+            Request::Start { service } => self.start_request(&service),
+            Request::Stop { service: None } => {
+                self.begin_shutdown();
+                Some(Response::ok("Supervisor shutting down"))
+            }
+            Request::Stop {
+                service: Some(name),
+            } => self.stop_request(client, &name),
+            Request::Restart {
+                service: Some(name),
+                ..
+            } => self.restart_request(client, &name),
+            Request::Restart {
+                service: None,
+                config,
+            } => self.reload_request(client, config),
+        };
+        if let Some(resp) = reply {
+            self.reply(client, &resp);
+        }
+    }
+
+    fn reply(&mut self, client: u64, resp: &Response) {
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+            c.reply(resp);
+            // Try at once: most replies fit in the socket buffer.
+            if matches!(c.on_writable(), ClientEvent::Close) {
+                self.drop_client(client);
+            }
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<usize, Response> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| Response::error(format!("unknown service '{name}'")))
+    }
+
+    fn busy(&self) -> Option<Response> {
+        (self.shutting_down || self.reload.is_some())
+            .then(|| Response::error("supervisor is shutting down or reloading"))
+    }
+
+    fn status_reply(&self, service: Option<&str>) -> Option<Response> {
+        let now = Instant::now();
+        let selected: Vec<&Unit> = match service {
+            Some(name) => match self.find(name) {
+                Ok(i) => vec![&self.units[i]],
+                Err(e) => return Some(e),
+            },
+            None => self.units.iter().collect(),
+        };
+        let pgids: Vec<i32> = selected
+            .iter()
+            .filter_map(|u| u.svc.live().map(|r| r.pid))
+            .collect();
+        let groups = crate::procfs::by_group(&pgids);
+        let services = selected.iter().map(|u| u.status(now, &groups)).collect();
+        let report = StatusReport {
+            supervisor_pid: Some(sys::getpid()),
+            config: Some(self.config.path.clone()),
+            services,
+        };
+        Some(Response {
+            ok: true,
+            status: Some(report),
+            ..Default::default()
+        })
+    }
+
+    fn start_request(&mut self, name: &str) -> Option<Response> {
+        let i = match self.find(name) {
+            Ok(i) => i,
+            Err(e) => return Some(e),
+        };
+        if let Some(refused) = self.busy() {
+            return Some(refused);
+        }
+        let u = &self.units[i];
+        if u.svc.has_processes() || u.svc.is_pending() {
+            return Some(Response::error(format!("{name} is already running")));
+        }
+        if u.is_cron() && u.svc.state() != State::Stopped {
+            return Some(Response::error(format!(
+                "cron job {name} is already scheduled"
+            )));
+        }
+        info!("{name}: start requested");
+        self.start_fresh(i);
+        let verb = if self.units[i].is_cron() {
+            "Scheduled"
+        } else {
+            "Started"
+        };
+        Some(self.started_reply(i, verb))
+    }
+
+    /// A start by hand: the table resets the counters, then the service is scheduled
+    /// at once so that the reply can say whether its spawn failed.
+    fn start_fresh(&mut self, i: usize) {
+        self.deliver(i, super::service::Event::Start);
+        self.schedule();
+    }
+
+    /// The answer to a start or restart by hand, once the unit has been started afresh:
+    /// an error when the spawn was attempted at once and failed.
+    fn started_reply(&self, i: usize, verb: &str) -> Response {
+        let u = &self.units[i];
+        match &u.svc.spawn_error {
+            Some(e) => Response::error(e.clone()),
+            None => Response::ok(format!("{verb} {}", u.cfg.name)),
+        }
+    }
+
+    fn stop_request(&mut self, client: u64, name: &str) -> Option<Response> {
+        let i = match self.find(name) {
+            Ok(i) => i,
+            Err(e) => return Some(e),
+        };
+        info!("{name}: stop requested");
+        let had_processes = self.units[i].svc.has_processes();
+        self.stop(i, StopIntent::Stop);
+        if !had_processes {
+            return Some(Response::ok(format!("Stopped {name}")));
+        }
+        self.wait_for(client, i, Awaited::Stop);
+        None
+    }
+
+    fn restart_request(&mut self, client: u64, name: &str) -> Option<Response> {
+        let i = match self.find(name) {
+            Ok(i) => i,
+            Err(e) => return Some(e),
+        };
+        if let Some(refused) = self.busy() {
+            return Some(refused);
+        }
+        info!("{name}: restart requested");
+        if !self.units[i].svc.has_processes() {
+            self.start_fresh(i);
+            return Some(self.started_reply(i, "Restarted"));
+        }
+        self.stop(i, StopIntent::Restart);
+        self.wait_for(client, i, Awaited::Restart);
+        None
+    }
+
+    /// Registers a waiter, unless the stop is already over (it had nothing left to kill).
+    fn wait_for(&mut self, client: u64, unit: usize, awaits: Awaited) {
+        self.waiters.push(Waiter {
+            client,
+            unit,
+            awaits,
+        });
+        if self.settled.contains(&unit) {
+            self.answer_waiters();
+        }
+    }
+
+    /// Answers everyone waiting on a unit whose requested stop is over.
+    pub(super) fn answer_waiters(&mut self) {
+        let settled = std::mem::take(&mut self.settled);
+        if settled.is_empty() {
+            return;
+        }
+        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| settled.contains(&w.unit));
+        self.waiters = keep;
+        for w in done {
+            let reply = match w.awaits {
+                Awaited::Restart => self.started_reply(w.unit, "Restarted"),
+                Awaited::Stop => Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name)),
+            };
+            self.reply(w.client, &reply);
+        }
+    }
+
+    fn reload_request(
+        &mut self,
+        client: u64,
+        path: Option<std::path::PathBuf>,
+    ) -> Option<Response> {
+        if let Some(refused) = self.busy() {
+            return Some(refused);
+        }
+        let path = path.unwrap_or_else(|| self.config.path.clone());
+        let config = match crate::config::load_regular(&path) {
+            Ok(c) => c,
+            Err(e) => return Some(Response::error(e.to_string())),
+        };
+        info!(
+            "reloading: stopping all services, then starting from {}",
+            config.path.display()
+        );
+        self.reload = Some((config, client));
+        for i in 0..self.units.len() {
+            self.stop(i, StopIntent::Shutdown);
+        }
+        self.maybe_finish_reload();
+        None
+    }
+
+    pub(super) fn abandon_reload(&mut self) {
+        if let Some((_, client)) = self.reload.take() {
+            self.reply(
+                client,
+                &Response::error("reload abandoned: the supervisor is shutting down"),
+            );
+        }
+    }
+
+    /// Once every old service is gone, the new config's services take their place.
+    pub(super) fn maybe_finish_reload(&mut self) {
+        if self.reload.is_none() || self.units.iter().any(|u| u.svc.has_processes()) {
+            return;
+        }
+        let Some((config, client)) = self.reload.take() else {
+            return;
+        };
+        let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
+        self.output.retain(|n| names.iter().any(|m| m == n));
+        let mut old: Vec<Unit> = std::mem::take(&mut self.units);
+        for u in &old {
+            if !names.contains(&u.cfg.name) && !self.retired.contains(&u.cfg.name) {
+                self.retired.push(u.cfg.name.clone());
+            }
+        }
+        self.units = config
+            .services
+            .iter()
+            .map(|svc| {
+                let history = old
+                    .iter_mut()
+                    .find(|u| u.cfg.name == svc.name)
+                    .and_then(|u| u.cron.take())
+                    .map(|c| c.history.into_iter().collect())
+                    .unwrap_or_default();
+                Unit::new(svc.clone(), history)
+            })
+            .collect();
+        self.index = super::index_of(&self.units);
+        self.config = config;
+        self.apply_log_limits();
+        self.arm_all_cron();
+        self.waiters.clear();
+        self.settled.clear();
+        let hint = format!("{}\n", self.config.path.display());
+        if let Err(e) = crate::state::write_atomic(&self.paths.config_hint(), hint.as_bytes()) {
+            warning!("cannot write config_hint: {e}");
+        }
+        self.first_failure = None;
+        self.state_dirty = true;
+        self.pids_dirty = true;
+        self.schedule();
+        let n = self.units.len();
+        self.reply(client, &Response::ok(format!("Restarted {n} services")));
+    }
+}
