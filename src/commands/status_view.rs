@@ -1,6 +1,7 @@
 //! `sysg status` text: the seed's systemd-like block per service (SPEC §4). Pure: it turns
 //! a `StatusReport` and the current time into a string, so every state is unit-tested.
 
+use crate::config::signal_name;
 use crate::ipc::{CronRun, CronStatus, ProcessInfo, ServiceStatus, State, StatusReport};
 use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::{HashMap, HashSet};
@@ -154,24 +155,6 @@ fn exit_suffix(code: Option<i32>, signal: Option<i32>) -> String {
         (None, Some(code)) => format!(" (exit code {code})"),
         (None, None) => String::new(),
     }
-}
-
-pub fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
 }
 
 /// Seconds the current instance has run: the supervisor's own figure, else from
@@ -616,10 +599,13 @@ mod tests {
         assert_eq!(format_memory(3 << 40), "3.0T");
     }
 
+    /// Regression: status showed "signal 7" where the supervisor log said SIGBUS.
     #[test]
-    fn signal_names() {
-        assert_eq!(signal_name(15), "SIGTERM");
-        assert_eq!(signal_name(10), "SIGUSR1");
-        assert_eq!(signal_name(64), "signal 64");
+    fn exited_by_sigbus_is_named_like_the_supervisor_log_names_it() {
+        let mut s = svc("api", State::Exited);
+        s.signal = Some(libc::SIGBUS);
+        assert_eq!(one(s), "● api Exited (signal SIGBUS)\n");
+        let history = vec![run("2025-12-31T15:47:00Z", None, Some(libc::SIGBUS), false)];
+        assert!(one(cron_svc(history, None)).contains("| signal SIGBUS\n"));
     }
 }
