@@ -18,7 +18,7 @@
 //! files still hold is printed, an unterminated last line included.
 
 use crate::error::Result;
-use crate::paths::{service_log, Stream};
+use crate::paths::{rotated, service_log, Stream};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -114,13 +114,6 @@ pub fn header(name: &str, running: bool) -> String {
 /// One file's part of the initial output: its path and the lines shown from it.
 type Block = (PathBuf, Vec<String>);
 
-/// The `i`th rotated file of `path`: `<path>.<i>`, `.1` being the newest.
-fn rotated(path: &Path, i: usize) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{i}"));
-    PathBuf::from(name)
-}
-
 /// The last `n` lines of a log across rotation, as blocks oldest file first. `current` is
 /// the open current file (`None` when it does not exist) with its metadata; it always
 /// yields a block, the rotated files `.1`, `.2`, … only while lines are still wanted and
@@ -150,7 +143,7 @@ fn tail_across_rotation(
             }
         }
     }
-    let mut i = 1;
+    let mut i: u32 = 1;
     while want > 0 {
         let old = rotated(path, i);
         i += 1;
@@ -651,7 +644,7 @@ mod tests {
             let text: String = (next..next + count)
                 .map(|k| format!("line {k}\n"))
                 .collect();
-            write(&rotated(&path, i + 1), &text);
+            write(&rotated(&path, i as u32 + 1), &text);
             next += count;
         }
         let text: String = (next..next + current)
