@@ -2,10 +2,13 @@
 //! a `StatusReport` and the current time into a string, so every state is unit-tested.
 
 use crate::config::signal_name;
-use crate::ipc::{CronRun, CronStatus, ProcessInfo, ServiceStatus, State, StatusReport};
+use crate::ipc::{CronRun, CronStatus, ServiceStatus, State, StatusReport};
 use chrono::{DateTime, FixedOffset, Utc};
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+
+mod tree;
+
+pub use tree::tree_order;
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -79,7 +82,7 @@ fn render_service(out: &mut String, svc: &ServiceStatus, now: DateTime<Utc>, col
     if !svc.processes.is_empty() {
         // The service runs in its own group, led by the main process.
         let _ = writeln!(out, " Process Group: {pid}");
-        render_tree(out, &svc.processes, pid);
+        tree::render(out, &svc.processes, pid);
     }
 }
 
@@ -165,46 +168,6 @@ fn elapsed_secs(svc: &ServiceStatus, now: DateTime<Utc>) -> Option<u64> {
     }
     let started = DateTime::parse_from_rfc3339(svc.started_at.as_deref()?).ok()?;
     Some((now - started.with_timezone(&Utc)).num_seconds().max(0) as u64)
-}
-
-/// `|-` for the main process (and any other root), children two spaces deeper per level
-/// with `├─`. `└─` marks the last of two or more siblings; an only child keeps `├─`, as
-/// in SPEC §4's example.
-fn render_tree(out: &mut String, procs: &[ProcessInfo], main_pid: i32) {
-    let present: HashSet<i32> = procs.iter().map(|p| p.pid).collect();
-    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
-    let mut roots = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        if p.ppid != p.pid && present.contains(&p.ppid) {
-            children.entry(p.ppid).or_default().push(i);
-        } else {
-            roots.push(i);
-        }
-    }
-    // The main process first even if another root has a lower pid.
-    roots.sort_by_key(|i| procs[*i].pid != main_pid);
-    let mut visited = vec![false; procs.len()];
-    // (index, depth, is last of several siblings)
-    let mut stack: Vec<(usize, usize, bool)> = roots.iter().rev().map(|i| (*i, 0, false)).collect();
-    while let Some((i, depth, last)) = stack.pop() {
-        if std::mem::replace(&mut visited[i], true) {
-            continue;
-        }
-        let p = &procs[i];
-        if depth == 0 {
-            let _ = writeln!(out, "     |-{} {}", p.pid, p.command);
-        } else {
-            let branch = if last { "└─" } else { "├─" };
-            let indent = " ".repeat(5 + 2 * depth);
-            let _ = writeln!(out, "{indent}{branch}{} {}", p.pid, p.command);
-        }
-        if let Some(kids) = children.get(&p.pid) {
-            let n = kids.len();
-            for (k, kid) in kids.iter().enumerate().rev() {
-                stack.push((*kid, depth + 1, n > 1 && k == n - 1));
-            }
-        }
-    }
 }
 
 fn render_cron(out: &mut String, svc: &ServiceStatus, color: bool) {

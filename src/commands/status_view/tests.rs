@@ -1,4 +1,7 @@
+//! The status text of every state, checked against SPEC §4's examples.
+
 use super::*;
+use crate::ipc::ProcessInfo;
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2025-12-31T15:50:00Z")
