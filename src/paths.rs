@@ -1,5 +1,6 @@
 //! Where state lives (SPEC §1) and the name of every file in the state dir.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,4 +78,28 @@ impl Stream {
 
 pub fn service_log(log_dir: &Path, service: &str, stream: Stream) -> PathBuf {
     log_dir.join(format!("{service}_{}.log", stream.as_str()))
+}
+
+/// `<path>.<k>`: the k-th newest rotated copy of a log, `.1` being the newest. The
+/// supervisor's writer names them and `sysg logs` reads them back, both through this.
+pub fn rotated(path: &Path, k: u32) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(".{k}"));
+    PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_copies_add_their_number_after_the_log_name() {
+        let current = Paths::new("/s").service_log("api", Stream::Stderr);
+        assert_eq!(current, Path::new("/s/logs/api_stderr.log"));
+        assert_eq!(rotated(&current, 1), Path::new("/s/logs/api_stderr.log.1"));
+        assert_eq!(
+            rotated(&current, 12),
+            Path::new("/s/logs/api_stderr.log.12")
+        );
+    }
 }

@@ -32,7 +32,7 @@ pub struct GroupSnapshot {
     pub rss_bytes: u64,
     pub cpu_s: f64,
     pub tasks: u32,
-    /// Parents before children, depth-first, siblings by pid.
+    /// In the order of the pids asked for; `status` arranges them as a tree.
     pub processes: Vec<ProcessInfo>,
 }
 
@@ -234,8 +234,8 @@ pub fn children_of_self() -> Vec<i32> {
     pids
 }
 
-/// Memory, CPU time and threads summed over `pids` (those still alive), and the processes
-/// as a tree.
+/// Memory, CPU time and threads summed over `pids` (those still alive), and what each
+/// process is.
 pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
     let mut seen = HashSet::new();
     let stats: Vec<ProcStat> = pids
@@ -253,7 +253,7 @@ pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
         snap.cpu_s += (st.utime_ticks + st.stime_ticks) as f64 / ticks;
         snap.tasks = snap.tasks.saturating_add(st.num_threads);
     }
-    let infos: Vec<ProcessInfo> = stats
+    snap.processes = stats
         .iter()
         .map(|st| ProcessInfo {
             pid: st.pid,
@@ -261,41 +261,7 @@ pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
             command: cmdline(st.pid).unwrap_or_else(|| format!("[{}]", st.comm)),
         })
         .collect();
-    snap.processes = tree_order(infos);
     snap
-}
-
-/// Orders processes parents-first, depth-first, siblings by pid. A process whose parent
-/// is not in the set is a root.
-pub fn tree_order(mut procs: Vec<ProcessInfo>) -> Vec<ProcessInfo> {
-    procs.sort_by_key(|p| p.pid);
-    let present: HashSet<i32> = procs.iter().map(|p| p.pid).collect();
-    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
-    let mut roots = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        if p.ppid != p.pid && present.contains(&p.ppid) {
-            children.entry(p.ppid).or_default().push(i);
-        } else {
-            roots.push(i);
-        }
-    }
-    let mut order = Vec::with_capacity(procs.len());
-    let mut visited = vec![false; procs.len()];
-    // Explicit stack, children pushed in reverse so the lowest pid comes out first.
-    let mut stack: Vec<usize> = roots.into_iter().rev().collect();
-    while let Some(i) = stack.pop() {
-        if std::mem::replace(&mut visited[i], true) {
-            continue;
-        }
-        order.push(i);
-        if let Some(kids) = children.get(&procs[i].pid) {
-            stack.extend(kids.iter().rev());
-        }
-    }
-    // Pids read at different instants can form a parent loop (pid reuse); keep them too.
-    order.extend((0..procs.len()).filter(|i| !visited[*i]));
-    let mut slots: Vec<Option<ProcessInfo>> = procs.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Boot time as Unix seconds (`btime` in `/proc/stat`).
@@ -431,37 +397,18 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_sums_and_orders_parent_first() {
+    fn snapshot_sums_over_each_live_process_once() {
         let child = sleeper("procfs-snapshot-test");
         let pid = child.0.id() as i32;
         let snap = snapshot(&[pid, me(), pid, i32::MAX]);
         assert_eq!(snap.processes.len(), 2);
-        assert_eq!(snap.processes[0].pid, me());
-        assert_eq!(snap.processes[1].pid, pid);
-        assert_eq!(snap.processes[1].ppid, me());
-        assert_eq!(snap.processes[1].command, "sleep 30");
+        assert_eq!(snap.processes[0].pid, pid);
+        assert_eq!(snap.processes[0].ppid, me());
+        assert_eq!(snap.processes[0].command, "sleep 30");
+        assert_eq!(snap.processes[1].pid, me());
         assert!(snap.tasks >= 2);
         assert!(snap.rss_bytes >= 2 * crate::sys::page_size());
         assert!(snap.cpu_s >= 0.0);
-    }
-
-    #[test]
-    fn tree_order_is_depth_first_with_siblings_by_pid() {
-        let p = |pid, ppid| ProcessInfo {
-            pid,
-            ppid,
-            command: String::new(),
-        };
-        let order: Vec<i32> = tree_order(vec![p(30, 10), p(20, 10), p(10, 1), p(25, 20), p(40, 1)])
-            .iter()
-            .map(|x| x.pid)
-            .collect();
-        assert_eq!(order, vec![10, 20, 25, 30, 40]);
-        let looped: Vec<i32> = tree_order(vec![p(5, 6), p(6, 5)])
-            .iter()
-            .map(|x| x.pid)
-            .collect();
-        assert_eq!(looped, vec![5, 6]);
     }
 
     #[test]

@@ -250,6 +250,34 @@ fn exited_with_code_zero() {
     );
 }
 
+/// Regression: status printed "signal 7" for a service the supervisor log said SIGBUS
+/// killed; both now name it the same way.
+#[test]
+fn killed_by_sigbus_status_names_sigbus() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        r#"
+        services:
+          bus:
+            command: "kill -BUS $$"{}
+        "#,
+        keeper(n)
+    ));
+    w.wait_status("bus", "exited");
+    let text = w.status_ok();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("● bus Exited (signal SIGBUS)")),
+        "{text}"
+    );
+    assert!(
+        w.supervisor_log().contains("SIGBUS"),
+        "{}",
+        w.supervisor_log()
+    );
+}
+
 #[test]
 fn cron_job_that_never_ran_shows_its_next_run() {
     let w = Sysg::new();

@@ -5,6 +5,7 @@ use crate::cli::LogKind;
 use crate::client;
 use crate::error::{Error, Result};
 use crate::ipc::{Request, State};
+use crate::paths::Stream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -74,9 +75,9 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
     let selected: Vec<(String, bool)> = match service {
         Some(name) => {
             let entry = known.iter().find(|(n, _)| n == name).cloned();
-            let has_files = ["stdout", "stderr"]
+            let has_files = [Stream::Stdout, Stream::Stderr]
                 .iter()
-                .any(|s| paths.log_dir().join(format!("{name}_{s}.log")).exists());
+                .any(|s| paths.service_log(name, *s).exists());
             match entry {
                 Some(e) => vec![e],
                 None if has_files && crate::config::valid_service_name(name) => {

@@ -12,7 +12,7 @@ pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
     let req = Request::Status {
         service: service.map(str::to_string),
     };
-    let (report, code) = match client::call(&paths, &req, client::REPLY_TIMEOUT) {
+    let (mut report, code) = match client::call(&paths, &req, client::REPLY_TIMEOUT) {
         Ok(resp) => (
             resp.status
                 .ok_or_else(|| Error::msg("supervisor sent no status"))?,
@@ -22,6 +22,9 @@ pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
         Err(e) => return Err(e),
     };
     let text = if json {
+        for svc in &mut report.services {
+            svc.processes = super::status_view::tree_order(std::mem::take(&mut svc.processes));
+        }
         let mut s = serde_json::to_string_pretty(&report).map_err(|e| Error::msg(e.to_string()))?;
         s.push('\n');
         s

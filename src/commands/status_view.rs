@@ -1,10 +1,14 @@
 //! `sysg status` text: the seed's systemd-like block per service (SPEC §4). Pure: it turns
 //! a `StatusReport` and the current time into a string, so every state is unit-tested.
 
-use crate::ipc::{CronRun, CronStatus, ProcessInfo, ServiceStatus, State, StatusReport};
+use crate::config::signal_name;
+use crate::ipc::{CronRun, CronStatus, ServiceStatus, State, StatusReport};
 use chrono::{DateTime, FixedOffset, Utc};
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+
+mod tree;
+
+pub use tree::tree_order;
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -78,7 +82,7 @@ fn render_service(out: &mut String, svc: &ServiceStatus, now: DateTime<Utc>, col
     if !svc.processes.is_empty() {
         // The service runs in its own group, led by the main process.
         let _ = writeln!(out, " Process Group: {pid}");
-        render_tree(out, &svc.processes, pid);
+        tree::render(out, &svc.processes, pid);
     }
 }
 
@@ -156,24 +160,6 @@ fn exit_suffix(code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
-pub fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
-}
-
 /// Seconds the current instance has run: the supervisor's own figure, else from
 /// `started_at` (state.json has no uptime).
 fn elapsed_secs(svc: &ServiceStatus, now: DateTime<Utc>) -> Option<u64> {
@@ -182,46 +168,6 @@ fn elapsed_secs(svc: &ServiceStatus, now: DateTime<Utc>) -> Option<u64> {
     }
     let started = DateTime::parse_from_rfc3339(svc.started_at.as_deref()?).ok()?;
     Some((now - started.with_timezone(&Utc)).num_seconds().max(0) as u64)
-}
-
-/// `|-` for the main process (and any other root), children two spaces deeper per level
-/// with `├─`. `└─` marks the last of two or more siblings; an only child keeps `├─`, as
-/// in SPEC §4's example.
-fn render_tree(out: &mut String, procs: &[ProcessInfo], main_pid: i32) {
-    let present: HashSet<i32> = procs.iter().map(|p| p.pid).collect();
-    let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
-    let mut roots = Vec::new();
-    for (i, p) in procs.iter().enumerate() {
-        if p.ppid != p.pid && present.contains(&p.ppid) {
-            children.entry(p.ppid).or_default().push(i);
-        } else {
-            roots.push(i);
-        }
-    }
-    // The main process first even if another root has a lower pid.
-    roots.sort_by_key(|i| procs[*i].pid != main_pid);
-    let mut visited = vec![false; procs.len()];
-    // (index, depth, is last of several siblings)
-    let mut stack: Vec<(usize, usize, bool)> = roots.iter().rev().map(|i| (*i, 0, false)).collect();
-    while let Some((i, depth, last)) = stack.pop() {
-        if std::mem::replace(&mut visited[i], true) {
-            continue;
-        }
-        let p = &procs[i];
-        if depth == 0 {
-            let _ = writeln!(out, "     |-{} {}", p.pid, p.command);
-        } else {
-            let branch = if last { "└─" } else { "├─" };
-            let indent = " ".repeat(5 + 2 * depth);
-            let _ = writeln!(out, "{indent}{branch}{} {}", p.pid, p.command);
-        }
-        if let Some(kids) = children.get(&p.pid) {
-            let n = kids.len();
-            for (k, kid) in kids.iter().enumerate().rev() {
-                stack.push((*kid, depth + 1, n > 1 && k == n - 1));
-            }
-        }
-    }
 }
 
 fn render_cron(out: &mut String, svc: &ServiceStatus, color: bool) {
@@ -339,287 +285,4 @@ pub fn format_memory(bytes: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-12-31T15:50:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn svc(name: &str, status: State) -> ServiceStatus {
-        // Absent Option fields deserialize as None: every figure unknown.
-        let status = serde_json::to_string(&status).unwrap();
-        let json =
-            format!(r#"{{"name":"{name}","kind":"service","status":{status},"restart_count":0}}"#);
-        serde_json::from_str(&json).unwrap()
-    }
-
-    fn report(services: Vec<ServiceStatus>) -> StatusReport {
-        StatusReport {
-            supervisor_pid: Some(1),
-            config: None,
-            services,
-        }
-    }
-
-    fn one(s: ServiceStatus) -> String {
-        render(&report(vec![s]), now(), false)
-            .trim_start_matches("Service statuses:\n")
-            .to_string()
-    }
-
-    fn proc_info(pid: i32, ppid: i32, command: &str) -> ProcessInfo {
-        ProcessInfo {
-            pid,
-            ppid,
-            command: command.to_string(),
-        }
-    }
-
-    fn running_echo_lines() -> ServiceStatus {
-        let mut s = svc("echo_lines", State::Running);
-        s.pid = Some(67705);
-        s.uptime_s = Some(16);
-        s.tasks = Some(2);
-        s.rss_bytes = Some(2 * 1024 * 1024);
-        s.cpu_s = Some(0.01);
-        s.processes = vec![
-            proc_info(67705, 1, "sh -c sh echo_lines.sh"),
-            proc_info(67943, 67705, "sleep 5"),
-        ];
-        s
-    }
-
-    #[test]
-    fn running_service_matches_the_spec_block() {
-        let expected = "\
-● echo_lines Running
-   Active: active (running) since 00:16; 16 secs ago
- Main PID: 67705
-    Tasks: 2 (limit: N/A)
-   Memory: 2.0M
-      CPU: 0.010s
- Process Group: 67705
-     |-67705 sh -c sh echo_lines.sh
-       ├─67943 sleep 5
-";
-        assert_eq!(one(running_echo_lines()), expected);
-    }
-
-    #[test]
-    fn running_from_state_json_omits_missing_figures_and_uses_started_at() {
-        let mut s = svc("api", State::Running);
-        s.pid = Some(42);
-        s.started_at = Some("2025-12-31T15:49:00Z".to_string());
-        let r = StatusReport {
-            supervisor_pid: None,
-            config: None,
-            services: vec![s],
-        };
-        assert_eq!(
-            render(&r, now(), false),
-            "Supervisor not running (last known state):\n● api Running\n   Active: active (running) since 01:00; 1 min ago\n Main PID: 42\n"
-        );
-    }
-
-    #[test]
-    fn tree_nests_and_marks_the_last_of_several_siblings() {
-        let mut s = running_echo_lines();
-        s.processes = vec![
-            proc_info(10, 1, "sh -c run"),
-            proc_info(11, 10, "worker a"),
-            proc_info(13, 11, "grandchild"),
-            proc_info(12, 10, "worker b"),
-            proc_info(99, 1, "escaped"),
-        ];
-        let text = one(s);
-        let tree: Vec<&str> = text
-            .lines()
-            .skip_while(|l| !l.starts_with(" Process Group"))
-            .skip(1)
-            .collect();
-        assert_eq!(
-            tree,
-            vec![
-                "     |-10 sh -c run",
-                "       ├─11 worker a",
-                "         ├─13 grandchild",
-                "       └─12 worker b",
-                "     |-99 escaped",
-            ]
-        );
-    }
-
-    #[test]
-    fn backoff_shows_exit_delay_and_restart_number() {
-        let mut s = svc("api", State::Backoff);
-        s.exit_code = Some(1);
-        s.restart_in_ms = Some(3200);
-        s.restart_count = 2;
-        assert_eq!(
-            one(s),
-            "● api Exited (exit code 1) — restarting in 4s (restart 2)\n"
-        );
-    }
-
-    #[test]
-    fn exited_shows_code_or_signal() {
-        let mut s = svc("api", State::Exited);
-        s.exit_code = Some(0);
-        assert_eq!(one(s.clone()), "● api Exited (exit code 0)\n");
-        s.signal = Some(9);
-        assert_eq!(one(s.clone()), "● api Exited (signal SIGKILL)\n");
-        s.reason = Some("health check failed 3 times: exit code 1".into());
-        assert_eq!(
-            one(s),
-            "● api Exited (signal SIGKILL) — health check failed 3 times: exit code 1\n"
-        );
-    }
-
-    #[test]
-    fn failed_prefers_the_reason() {
-        let mut s = svc("api", State::Failed);
-        s.exit_code = Some(3);
-        assert_eq!(one(s.clone()), "● api Failed (exit code 3)\n");
-        s.reason = Some("gave up after 5 restarts".to_string());
-        assert_eq!(one(s), "● api Failed — gave up after 5 restarts\n");
-    }
-
-    #[test]
-    fn quiet_states_are_one_line() {
-        assert_eq!(one(svc("api", State::Stopped)), "● api Stopped\n");
-        assert_eq!(one(svc("api", State::Skipped)), "● api Skipped\n");
-        assert_eq!(one(svc("api", State::Pending)), "● api Pending\n");
-        assert_eq!(one(svc("api", State::Stopping)), "● api Stopping\n");
-        let mut w = svc("api", State::Waiting);
-        w.waiting_for = Some("db".to_string());
-        assert_eq!(one(w), "● api Waiting for db\n");
-        let mut d = svc("api", State::Stopped);
-        d.reason = Some("dependency db failed".to_string());
-        assert_eq!(one(d), "● api Stopped — dependency db failed\n");
-    }
-
-    fn cron_svc(history: Vec<CronRun>, next: Option<&str>) -> ServiceStatus {
-        let mut s = svc("count_number", State::Idle);
-        s.kind = "cron".to_string();
-        s.cron = Some(CronStatus {
-            expression: "*/10 * * * * *".to_string(),
-            timezone: "UTC".to_string(),
-            next_run: next.map(str::to_string),
-            history,
-        });
-        s
-    }
-
-    fn run(at: &str, exit_code: Option<i32>, signal: Option<i32>, skipped: bool) -> CronRun {
-        CronRun {
-            started_at: at.to_string(),
-            duration_ms: Some(50),
-            exit_code,
-            signal,
-            skipped,
-        }
-    }
-
-    #[test]
-    fn cron_lists_history_newest_first() {
-        let s = cron_svc(
-            vec![
-                run("2025-12-31T15:47:00Z", Some(0), None, false),
-                run("2025-12-31T15:47:20Z", None, None, true),
-                run("2025-12-31T15:47:10Z", Some(0), None, false),
-            ],
-            None,
-        );
-        let expected = "\
-● [cron] count_number - Exited successfully (exit code 0)
-  Cron history (UTC) for count_number:
-    - 2025-12-31 15:47:20 +00:00 | skipped (still running)
-    - 2025-12-31 15:47:10 +00:00 | exit 0
-    - 2025-12-31 15:47:00 +00:00 | exit 0
-";
-        assert_eq!(one(s), expected);
-    }
-
-    #[test]
-    fn cron_error_signal_and_next_run() {
-        let s = cron_svc(
-            vec![
-                run("2025-12-31T15:47:00Z", Some(2), None, false),
-                run("2025-12-31T15:46:50Z", None, Some(9), false),
-            ],
-            Some("2025-12-31T15:47:10+00:00"),
-        );
-        let expected = "\
-● [cron] count_number - Exited with error (exit code 2)
-  Cron history (UTC) for count_number:
-    - 2025-12-31 15:47:00 +00:00 | exit 2
-    - 2025-12-31 15:46:50 +00:00 | signal SIGKILL
-  Next run: 2025-12-31 15:47:10 +00:00
-";
-        assert_eq!(one(s), expected);
-    }
-
-    #[test]
-    fn cron_never_run_and_running() {
-        let s = cron_svc(Vec::new(), Some("2025-12-31T15:47:10Z"));
-        assert!(one(s).starts_with("● [cron] count_number - Never run; next run 15:47:10\n  Cron history (UTC) for count_number:\n"));
-        let mut r = cron_svc(vec![run("2025-12-31T15:47:00Z", None, None, false)], None);
-        r.status = State::Running;
-        assert!(one(r).starts_with("● [cron] count_number - Running\n"));
-    }
-
-    #[test]
-    fn blocks_are_separated_by_a_blank_line() {
-        let text = render(
-            &report(vec![svc("a", State::Stopped), svc("b", State::Skipped)]),
-            now(),
-            false,
-        );
-        assert_eq!(text, "Service statuses:\n● a Stopped\n\n● b Skipped\n");
-    }
-
-    #[test]
-    fn colour_only_when_asked() {
-        let mut bad = svc("x", State::Exited);
-        bad.exit_code = Some(1);
-        let services = vec![running_echo_lines(), bad, svc("y", State::Stopped)];
-        let plain = render(&report(services.clone()), now(), false);
-        assert!(!plain.contains('\x1b'));
-        let coloured = render(&report(services), now(), true);
-        assert!(coloured.contains("\x1b[32m●\x1b[0m echo_lines Running"));
-        assert!(coloured.contains("\x1b[31m●\x1b[0m x Exited (exit code 1)"));
-        assert!(coloured.contains("\n● y Stopped"));
-    }
-
-    #[test]
-    fn format_since_units() {
-        assert_eq!(format_since(0), "00:00; 0 secs ago");
-        assert_eq!(format_since(1), "00:01; 1 sec ago");
-        assert_eq!(format_since(16), "00:16; 16 secs ago");
-        assert_eq!(format_since(65), "01:05; 1 min ago");
-        assert_eq!(format_since(600), "10:00; 10 mins ago");
-        assert_eq!(format_since(3723), "1:02:03; 1 hour ago");
-        assert_eq!(format_since(86400), "24:00:00; 1 day ago");
-        assert_eq!(format_since(2 * 86400 + 5), "48:00:05; 2 days ago");
-    }
-
-    #[test]
-    fn format_memory_units() {
-        assert_eq!(format_memory(512), "512B");
-        assert_eq!(format_memory(512 * 1024), "512K");
-        assert_eq!(format_memory(2 * 1024 * 1024), "2.0M");
-        assert_eq!(format_memory(8_600_000), "8.2M");
-        assert_eq!(format_memory(1288490189), "1.2G");
-        assert_eq!(format_memory(3 << 40), "3.0T");
-    }
-
-    #[test]
-    fn signal_names() {
-        assert_eq!(signal_name(15), "SIGTERM");
-        assert_eq!(signal_name(10), "SIGUSR1");
-        assert_eq!(signal_name(64), "signal 64");
-    }
-}
+mod tests;

@@ -85,6 +85,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("invalid size \"{s}\": size too large"))
 }
 
+/// Every standard Linux signal (1 to 31), in number order. Names are what the supervisor
+/// log and `status` print, and what a config may write; aliases (`IOT`, `POLL`) are left
+/// out so each number has one name.
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
     ("INT", libc::SIGINT),
@@ -101,6 +104,7 @@ const SIGNALS: &[(&str, i32)] = &[
     ("PIPE", libc::SIGPIPE),
     ("ALRM", libc::SIGALRM),
     ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
     ("CHLD", libc::SIGCHLD),
     ("CONT", libc::SIGCONT),
     ("STOP", libc::SIGSTOP),
@@ -114,6 +118,7 @@ const SIGNALS: &[(&str, i32)] = &[
     ("PROF", libc::SIGPROF),
     ("WINCH", libc::SIGWINCH),
     ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
     ("SYS", libc::SIGSYS),
 ];
 
@@ -131,7 +136,8 @@ pub fn parse_signal(s: &str) -> Option<i32> {
         .map(|&(_, sig)| sig)
 }
 
-/// `15` → `"SIGTERM"`; a number without a name → `"signal 99"`.
+/// `15` → `"SIGTERM"`; a number without a name (real-time signals) → `"signal 99"`. The
+/// one naming used everywhere a signal is shown, so the supervisor log and `status` agree.
 pub fn signal_name(sig: i32) -> String {
     match SIGNALS.iter().find(|&&(_, s)| s == sig) {
         Some((name, _)) => format!("SIG{name}"),
@@ -226,6 +232,21 @@ mod tests {
         assert_eq!(signal_name(libc::SIGTERM), "SIGTERM");
         assert_eq!(signal_name(libc::SIGINT), "SIGINT");
         assert_eq!(signal_name(99), "signal 99");
+    }
+
+    #[test]
+    fn every_standard_signal_has_one_name_that_parses_back() {
+        for sig in 1..=31 {
+            let name = signal_name(sig);
+            assert!(name.starts_with("SIG"), "{sig}: {name}");
+            assert_eq!(parse_signal(&name), Some(sig), "{name}");
+        }
+        assert_eq!(signal_name(libc::SIGBUS), "SIGBUS");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+        assert_eq!(
+            signal_name(libc::SIGRTMIN()),
+            format!("signal {}", libc::SIGRTMIN())
+        );
     }
 
     #[test]

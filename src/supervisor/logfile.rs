@@ -4,9 +4,10 @@
 
 use crate::config::LogLimits;
 use crate::logger::error;
+use crate::paths::rotated;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct LogFile {
     path: PathBuf,
@@ -117,16 +118,10 @@ impl LogFile {
     }
 }
 
-/// `<path>.<k>`: the k-th newest rotated file.
-pub fn rotated(path: &Path, k: u32) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{k}"));
-    PathBuf::from(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn read(p: &Path) -> String {
         std::fs::read_to_string(p).unwrap_or_default()

@@ -1,0 +1,257 @@
+//! The commands and flags of `sysg`, defined once: the same table renders `sysg help`,
+//! generates the shell completions (`completions.rs`) and is checked against the man page
+//! (`tests/man_page.rs`). The parser in `cli.rs` must accept exactly what is listed here.
+
+/// The shells `sysg completions` writes a script for.
+pub const SHELLS: &[&str] = &["bash", "zsh", "fish"];
+
+/// Every user-facing command: name, one-line summary, and the head of its help text
+/// (usage line and description). The options part of `sysg help <cmd>` is rendered from
+/// [`FLAGS`], which the shell completions and the man-page test read as well.
+pub const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "start",
+        "Start the supervisor and its services",
+        "Usage: sysg start [-c FILE] [-d] [-s NAME]\n\n\
+         With no supervisor running: validate the config and start one, in the foreground\n\
+         (service output echoed as 'name | line'; Ctrl-C stops everything) or detached.\n\
+         With a supervisor running and -s: start that service.",
+    ),
+    (
+        "stop",
+        "Stop one service, or every service and the supervisor",
+        "Usage: sysg stop [-s NAME]\n\n\
+         Without -s: stop every service, shut the supervisor down and wait for it to exit.",
+    ),
+    (
+        "restart",
+        "Restart one service, or reload the config and restart all",
+        "Usage: sysg restart [-s NAME] [-c FILE] [-d]\n\n\
+         Without -s: re-read the config (-c, or the one in use), stop all, start all in order.\n\
+         A config with errors is refused and nothing is touched.",
+    ),
+    (
+        "status",
+        "Show the state of every service",
+        "Usage: sysg status [-s NAME] [--json]\n\n\
+         Without a running supervisor, shows the last known state and exits 3.",
+    ),
+    (
+        "logs",
+        "Show service output",
+        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all]",
+    ),
+    (
+        "validate",
+        "Check a config file",
+        "Usage: sysg validate [-c FILE]\n\nPrints 'OK: N services (M cron)' or every error (exit 2).",
+    ),
+    (
+        "purge",
+        "Stop everything and delete the state directory",
+        "Usage: sysg purge",
+    ),
+    (
+        "completions",
+        "Print a shell completion script",
+        "Usage: sysg completions bash|zsh|fish\n\n\
+         Writes a completion script for the shell to stdout, for example:\n  \
+         sysg completions bash > ~/.local/share/bash-completion/completions/sysg\n  \
+         sysg completions zsh > ~/.zfunc/_sysg\n  \
+         sysg completions fish > ~/.config/fish/completions/sysg.fish",
+    ),
+    ("help", "Show help for a command", "Usage: sysg help [COMMAND]"),
+];
+
+/// One option of a command, as `sysg help`, the completions and the man page show it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub short: Option<char>,
+    pub long: &'static str,
+    /// Placeholder of the value (`FILE`, `NAME`, ...); `None` for a switch.
+    pub value: Option<&'static str>,
+    /// The complete set of values, when there is one (offered by completions).
+    pub choices: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn flag(
+    short: Option<char>,
+    long: &'static str,
+    value: Option<&'static str>,
+    help: &'static str,
+) -> Flag {
+    Flag {
+        short,
+        long,
+        value,
+        choices: &[],
+        help,
+    }
+}
+
+pub const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+pub const LOG_KINDS: &[&str] = &["stdout", "stderr", "all"];
+
+/// Options accepted before or after any command.
+pub const GLOBAL_FLAGS: &[Flag] = &[
+    Flag {
+        short: None,
+        long: "log-level",
+        value: Some("LEVEL"),
+        choices: LOG_LEVELS,
+        help: "trace, debug, info, warn, error, off, or 0-5 (default info)",
+    },
+    flag(Some('h'), "help", None, "show help"),
+    flag(Some('V'), "version", None, "show version"),
+];
+
+const CONFIG: Flag = flag(
+    Some('c'),
+    "config",
+    Some("FILE"),
+    "config file (default: ./systemg.yaml, then ./sysg.yaml)",
+);
+
+/// The options of each command in [`COMMANDS`] (commands without options are absent).
+pub const FLAGS: &[(&str, &[Flag])] = &[
+    (
+        "start",
+        &[
+            CONFIG,
+            flag(
+                Some('d'),
+                "daemonize",
+                None,
+                "detach; return once the supervisor is up",
+            ),
+            flag(
+                Some('s'),
+                "service",
+                Some("NAME"),
+                "start one service of the running supervisor",
+            ),
+        ],
+    ),
+    (
+        "stop",
+        &[flag(
+            Some('s'),
+            "service",
+            Some("NAME"),
+            "stop only this service",
+        )],
+    ),
+    (
+        "restart",
+        &[
+            flag(
+                Some('s'),
+                "service",
+                Some("NAME"),
+                "restart only this service",
+            ),
+            flag(Some('c'), "config", Some("FILE"), "config file to load"),
+            flag(
+                Some('d'),
+                "daemonize",
+                None,
+                "with no supervisor running, start one detached",
+            ),
+        ],
+    ),
+    (
+        "status",
+        &[
+            flag(Some('s'), "service", Some("NAME"), "only this service"),
+            flag(None, "json", None, "one JSON document"),
+        ],
+    ),
+    (
+        "logs",
+        &[
+            flag(
+                Some('s'),
+                "service",
+                Some("NAME"),
+                "only this service (same as NAME)",
+            ),
+            flag(Some('n'), "lines", Some("N"), "lines per file (default 50)"),
+            flag(
+                Some('f'),
+                "follow",
+                None,
+                "keep printing new lines until interrupted",
+            ),
+            Flag {
+                short: Some('k'),
+                long: "kind",
+                value: Some("KIND"),
+                choices: LOG_KINDS,
+                help: "stdout, stderr or all (default all)",
+            },
+        ],
+    ),
+    ("validate", &[CONFIG]),
+];
+
+/// The options of `command` (empty for commands without any).
+pub fn flags(command: &str) -> &'static [Flag] {
+    FLAGS
+        .iter()
+        .find(|(n, _)| *n == command)
+        .map_or(&[], |(_, f)| *f)
+}
+
+/// `-c, --config FILE`, or `    --json` for a flag without a short form.
+pub fn flag_synopsis(f: &Flag) -> String {
+    let short = match f.short {
+        Some(c) => format!("-{c}, "),
+        None => "    ".to_string(),
+    };
+    match f.value {
+        Some(v) => format!("{short}--{} {v}", f.long),
+        None => format!("{short}--{}", f.long),
+    }
+}
+
+fn options_text(title: &str, flags: &[Flag]) -> String {
+    let width = flags
+        .iter()
+        .map(|f| flag_synopsis(f).len())
+        .max()
+        .unwrap_or(0);
+    let mut s = format!("{title}:\n");
+    for f in flags {
+        s.push_str(&format!("  {:<width$}  {}\n", flag_synopsis(f), f.help));
+    }
+    s
+}
+
+pub fn main_help() -> String {
+    let mut s = String::from(
+        "sysg - a small process supervisor\n\nUsage: sysg [--log-level LEVEL] <COMMAND> [OPTIONS]\n\nCommands:\n",
+    );
+    for (name, summary, _) in COMMANDS {
+        s.push_str(&format!("  {name:<13}{summary}\n"));
+    }
+    s.push('\n');
+    s.push_str(&options_text("Global options", GLOBAL_FLAGS));
+    s.push_str(
+        "\nState lives in $SYSG_STATE_DIR, else $XDG_DATA_HOME/systemg, else ~/.local/share/systemg.\n",
+    );
+    s
+}
+
+/// The full help of one command: usage, description and its options.
+pub fn command_help(name: &str) -> Option<String> {
+    let (_, _, head) = COMMANDS.iter().find(|(n, _, _)| *n == name)?;
+    let flags = flags(name);
+    if flags.is_empty() {
+        return Some(head.to_string());
+    }
+    Some(format!(
+        "{head}\n\n{}",
+        options_text("Options", flags).trim_end()
+    ))
+}

@@ -1,0 +1,93 @@
+//! The first part of `sysg logs`: a boxed header per service, then the last N lines of
+//! each of its files.
+//!
+//! The supervisor rotates `<name>_<stream>.log` to `.1` (older ones shift to `.2`, `.3`, …)
+//! at a line boundary. Asked for more lines than the current file holds, `logs` goes on
+//! into `.1`, then `.2`, … until it has them. Every file that contributes lines gets its
+//! own `==> path <==` header, oldest first, with the current file last, so the output is
+//! the last N lines in order and each one is under the file it came from (the same shape
+//! as `tail -n N f.1 f`). A rotated file that contributes nothing is not mentioned; the
+//! current file always gets its header when it exists, even when it is empty.
+
+use super::follow::Tail;
+use super::rotated::tail_across_rotation;
+use super::Kind;
+use crate::paths::service_log;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Inner width of the seed's header box.
+const MIN_BOX_INNER: usize = 33;
+
+/// The seed's boxed header, three lines without a trailing newline. The box is at least
+/// 35 columns and grows with the name; the text is centred (odd space on the right).
+pub(super) fn header(name: &str, running: bool) -> String {
+    let text = format!("{name} ({})", if running { "running" } else { "stopped" });
+    let len = text.chars().count();
+    let inner = MIN_BOX_INNER.max(len + 4);
+    let left = (inner - len) / 2;
+    let right = inner - len - left;
+    let rule = format!("+{}+", "-".repeat(inner));
+    format!(
+        "{rule}\n|{}{text}{}|\n{rule}",
+        " ".repeat(left),
+        " ".repeat(right)
+    )
+}
+
+/// Prints each service's header and its blocks, and returns a follower for every file,
+/// positioned where the printed part ended: the file is opened once for both, so a line
+/// written meanwhile is printed either here or later by the follower, exactly once.
+pub(super) fn print(
+    log_dir: &Path,
+    services: &[(String, bool)],
+    lines: usize,
+    kind: Kind,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Tail>> {
+    let mut tails = Vec::new();
+    for (i, (name, running)) in services.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "{}\n", header(name, *running))?;
+        let mut shown = 0;
+        for stream in kind.streams() {
+            let path = service_log(log_dir, name, *stream);
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let mut tail = Tail::new(name, *stream, path.clone());
+            let opened = File::open(&path).and_then(|f| {
+                let meta = f.metadata()?;
+                Ok((f, meta))
+            });
+            let blocks = match opened {
+                Ok((file, meta)) => {
+                    let blocks = tail_across_rotation(&path, Some((&file, &meta)), lines);
+                    tail.resume(file, &meta);
+                    blocks
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    tail_across_rotation(&path, None, lines)
+                }
+                Err(e) => vec![(path, vec![format!("(cannot read: {e})")])],
+            };
+            tails.push(tail);
+            for (path, body) in blocks {
+                if shown > 0 {
+                    writeln!(out)?;
+                }
+                shown += 1;
+                writeln!(out, "==> {} <==", path.display())?;
+                for line in body {
+                    writeln!(out, "{line}")?;
+                }
+            }
+        }
+        if shown == 0 {
+            writeln!(out, "(no logs yet)")?;
+        }
+    }
+    out.flush()?;
+    Ok(tails)
+}
