@@ -148,9 +148,7 @@ fn command_probe_gates_dependents_until_it_passes() {
 #[test]
 fn url_probe_lets_the_dependent_start_once_the_server_answers() {
     if !have_python3() {
-        eprintln!(
-            "SKIPPED url_probe_lets_the_dependent_start_once_the_server_answers: python3 not found"
-        );
+        skip::root_only("python3 not found");
         return;
     }
     let w = Sysg::new();
@@ -202,7 +200,7 @@ fn url_probe_resolves_a_host_name() {
         .to_socket_addrs()
         .is_ok_and(|mut a| a.any(|a| a.ip().is_loopback() && a.is_ipv4()));
     if !loopback {
-        eprintln!("SKIPPED url_probe_resolves_a_host_name: localhost is not 127.0.0.1 here");
+        skip::host_dependent("localhost is not 127.0.0.1 here");
         return;
     }
     let w = Sysg::new();
