@@ -240,12 +240,11 @@ mod tests {
 
     #[test]
     fn refused_connection_is_unhealthy() {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let (ok, detail) = http_probe(&format!("http://127.0.0.1:{port}/"), Duration::from_secs(2));
+        // Held on 127.0.0.1, the port cannot be listened on for every address meanwhile,
+        // and nothing listens on 127.0.0.2 (a released port could be taken again).
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let (ok, detail) = http_probe(&format!("http://127.0.0.2:{port}/"), Duration::from_secs(2));
         assert!(!ok);
         assert!(detail.contains("connect"), "{detail}");
     }
