@@ -22,7 +22,7 @@ impl Drop for Mount {
 
 fn mount_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
     if !is_root() {
-        eprintln!("SKIPPED: disk_trouble needs root to mount a tmpfs");
+        skip::root_only("needs root to mount a tmpfs");
         return None;
     }
     std::fs::create_dir_all(dir).unwrap();
@@ -39,15 +39,15 @@ fn mount_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
     match out {
         Ok(o) if o.status.success() => Some(Mount(dir.to_path_buf())),
         Ok(o) => {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs at {}: {}",
+            skip::root_only(&format!(
+                "cannot mount a tmpfs at {}: {}",
                 dir.display(),
                 String::from_utf8_lossy(&o.stderr).trim()
-            );
+            ));
             None
         }
         Err(e) => {
-            eprintln!("SKIPPED: cannot run mount: {e}");
+            skip::root_only(&format!("cannot run mount: {e}"));
             None
         }
     }
@@ -204,7 +204,7 @@ fn full_log_disk_is_reported_once_and_writing_resumes_when_space_returns() {
 fn bind_read_only(dir: &Path) -> Option<Mount> {
     use std::os::unix::fs::PermissionsExt;
     if !is_root() {
-        eprintln!("SKIPPED: disk_trouble needs root to bind-mount the logs dir read-only");
+        skip::root_only("needs root to bind-mount the logs dir read-only");
         return None;
     }
     std::fs::create_dir_all(dir).unwrap();
@@ -218,7 +218,7 @@ fn bind_read_only(dir: &Path) -> Option<Mount> {
             .is_ok_and(|o| o.status.success())
     };
     if !ok(&["--bind"]) {
-        eprintln!("SKIPPED: cannot bind-mount {}", dir.display());
+        skip::root_only(&format!("cannot bind-mount {}", dir.display()));
         return None;
     }
     let guard = Mount(dir.to_path_buf());
@@ -228,7 +228,7 @@ fn bind_read_only(dir: &Path) -> Option<Mount> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ro {
-        eprintln!("SKIPPED: cannot remount {} read-only", dir.display());
+        skip::root_only(&format!("cannot remount {} read-only", dir.display()));
         return None;
     }
     Some(guard)

@@ -128,3 +128,31 @@ fn env_file_is_reread_at_every_spawn() {
     });
     assert!(ok, "greet.out: {:?}", w.read_proj("greet.out"));
 }
+
+#[test]
+fn config_variables_come_from_the_starting_environment_but_root_vars_win() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let cfg = w.write_config(&format!(
+        r#"
+        env:
+          vars:
+            SYSG_ITEST_BOTH: from-root
+        services:
+          echoer:
+            command: "echo \"$P $B\" > seen.out; exec sleep {n}"
+            stop_timeout: "1s"
+            env:
+              vars:
+                P: "${{SYSG_ITEST_ONLY_ENV}}"
+                B: "${{SYSG_ITEST_BOTH}}"
+        "#
+    ));
+    let mut start = w.command(&["start", "-d", "-c", cfg.to_str().unwrap()]);
+    start
+        .env("SYSG_ITEST_ONLY_ENV", "from-env")
+        .env("SYSG_ITEST_BOTH", "from-env");
+    let out = run_with_limit(start, COMMAND_LIMIT);
+    assert_eq!(out.code, 0, "{out}\n{}", w.diagnostics());
+    assert_eq!(w.wait_file("seen.out"), "from-env from-root\n");
+}

@@ -10,44 +10,49 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn have_python3() -> bool {
-    std::process::Command::new("python3")
-        .arg("-c")
-        .arg("pass")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// A port that refuses connections on 127.0.0.2 for as long as the returned listener
+/// lives: it holds the port on 127.0.0.1, so nothing can listen on it on every address,
+/// and nothing listens on 127.0.0.2 (a port merely released could be taken meanwhile).
+fn refusing_port() -> (TcpListener, u16) {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    (holder, port)
 }
 
 /// An HTTP server in the test process that answers every request with `status_line`
-/// (e.g. "503 Service Unavailable") and counts the requests. Stops when dropped.
+/// (e.g. "503 Service Unavailable") and counts the requests. Stops when dropped. Its
+/// listener stays open from start to drop, so its port is never anyone else's.
 struct FixedServer {
     port: u16,
     hits: Arc<AtomicUsize>,
+    answering: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FixedServer {
     fn start(status_line: &'static str) -> FixedServer {
+        let server = FixedServer::start_silent(status_line);
+        server.answer();
+        server
+    }
+
+    /// Listening, but answering nothing until `answer`: connections wait in the backlog
+    /// and probes time out.
+    fn start_silent(status_line: &'static str) -> FixedServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
+        let answering = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (hits.clone(), stop.clone());
+        let (h, a, s) = (hits.clone(), answering.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
+                if !a.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
                 match listener.accept() {
                     Ok((mut stream, _)) => {
                         let _ = stream.set_nonblocking(false);
@@ -69,9 +74,14 @@ impl FixedServer {
         FixedServer {
             port,
             hits,
+            answering,
             stop,
             thread: Some(thread),
         }
+    }
+
+    fn answer(&self) {
+        self.answering.store(true, Ordering::Relaxed);
     }
 
     fn hits(&self) -> usize {
@@ -147,46 +157,49 @@ fn command_probe_gates_dependents_until_it_passes() {
 
 #[test]
 fn url_probe_lets_the_dependent_start_once_the_server_answers() {
-    if !have_python3() {
-        eprintln!(
-            "SKIPPED url_probe_lets_the_dependent_start_once_the_server_answers: python3 not found"
-        );
-        return;
-    }
     let w = Sysg::new();
     let n = unique_number();
-    let port = free_port();
-    // The dependent checks for itself that the server answers at the moment it starts.
-    std::fs::write(
-        w.proj_file("check.py"),
-        format!(
-            "import urllib.request\n\
-             r = urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=5)\n\
-             open('client.saw', 'w').write(str(r.status) + '\\n')\n"
-        ),
-    )
-    .unwrap();
+    let server = FixedServer::start_silent("200 OK");
     w.start_with(&format!(
         r#"
         services:
           web:
-            command: "exec python3 -m http.server {port} --bind 127.0.0.1"
-            stop_timeout: "2s"
+            command: "exec sleep {n}"
+            stop_timeout: "1s"
             health_check:
               url: "http://127.0.0.1:{port}/"
               interval: "100ms"
-              retries: 200
+              timeout: "1s"
+              retries: 1000
           client:
-            command: "python3 check.py; exec sleep {n}"
+            command: "touch client.ran; exec sleep {n}"
             depends_on: ["web"]
             stop_timeout: "1s"
-        "#
+        "#,
+        port = server.port,
     ));
+
+    // The server is silent: web runs but is not up, and the dependent waits.
+    w.wait_running_pid("web", None);
+    let client = w.wait_status("client", "waiting");
+    assert_eq!(client["waiting_for"], "web", "{client:#}");
+    assert!(
+        holds_for(Duration::from_millis(1500), || !w
+            .proj_file("client.ran")
+            .exists()),
+        "client ran before the server answered\n{}",
+        w.diagnostics()
+    );
+    assert_eq!(w.service("web").unwrap()["up"], false);
+    assert_eq!(server.hits(), 0);
+
+    server.answer();
     w.wait_running_pid("client", None);
-    assert_eq!(
-        w.wait_file("client.saw").trim(),
-        "200",
-        "the dependent started before the server answered"
+    let ran = wait_until(DEADLINE, || w.proj_file("client.ran").exists());
+    assert!(ran, "client never ran\n{}", w.diagnostics());
+    assert!(
+        server.hits() >= 1,
+        "web is up without an answer from the server"
     );
     let web = w.service("web").unwrap();
     assert_eq!(web["status"], "running", "{web:#}");
@@ -202,7 +215,7 @@ fn url_probe_resolves_a_host_name() {
         .to_socket_addrs()
         .is_ok_and(|mut a| a.any(|a| a.ip().is_loopback() && a.is_ipv4()));
     if !loopback {
-        eprintln!("SKIPPED url_probe_resolves_a_host_name: localhost is not 127.0.0.1 here");
+        skip::host_dependent("localhost is not 127.0.0.1 here");
         return;
     }
     let w = Sysg::new();
@@ -237,7 +250,7 @@ fn url_probe_never_passes_on_error_status_or_refused_connection() {
     let n = unique_number();
     let unavailable = FixedServer::start("503 Service Unavailable");
     let not_found = FixedServer::start("404 Not Found");
-    let refused = free_port();
+    let (_holder, refused) = refusing_port();
     w.start_with(&format!(
         r#"
         services:
@@ -259,7 +272,7 @@ fn url_probe_never_passes_on_error_status_or_refused_connection() {
             command: "exec sleep {n}"
             stop_timeout: "1s"
             health_check:
-              url: "http://127.0.0.1:{refused}/"
+              url: "http://127.0.0.2:{refused}/"
               interval: "100ms"
               timeout: "1s"
               retries: 10000

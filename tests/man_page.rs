@@ -3,6 +3,8 @@
 //! is in man/systemg.yaml.5, the completion scripts name every command, and both pages
 //! render without a warning from man(1) when it is installed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -284,7 +286,7 @@ fn bash_completion_is_valid_bash() {
             "bash -n: {}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        Err(e) => eprintln!("SKIPPED: bash not runnable ({e})"),
+        Err(e) => common::skip::root_only(&format!("bash not runnable ({e})")),
     }
 }
 
@@ -322,7 +324,7 @@ fn man_warnings(page: &Path) -> String {
 #[test]
 fn man_pages_render_without_warnings() {
     if !man_available() {
-        eprintln!("SKIPPED: man(1) is not installed; install man-db and groff-base to check");
+        common::skip::root_only("man(1) is not installed (man-db, groff-base)");
         return;
     }
     for page in ["sysg.1", "systemg.yaml.5"] {

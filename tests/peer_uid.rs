@@ -75,15 +75,15 @@ print("REPLY", repr(data))
 #[test]
 fn another_uid_is_refused_and_the_owner_still_served() {
     if !is_root() {
-        eprintln!("SKIPPED: peer_uid needs root (to act as another user)");
+        skip::root_only("needs root (to act as another user)");
         return;
     }
     if !nobody_exists() {
-        eprintln!("SKIPPED: peer_uid needs the user nobody (uid 65534)");
+        skip::root_only("needs the user nobody (uid 65534)");
         return;
     }
     let Some(setpriv) = find_program("setpriv") else {
-        eprintln!("SKIPPED: peer_uid needs setpriv");
+        skip::root_only("needs setpriv (util-linux)");
         return;
     };
     let python: Option<PathBuf> = ["/usr/bin/python3", "/bin/python3"]
@@ -151,7 +151,7 @@ fn another_uid_is_refused_and_the_owner_still_served() {
         eprintln!("note: nobody cannot execute {}", sysg_bin());
     }
     if !probed {
-        eprintln!("SKIPPED: neither python3 nor sysg can be run as nobody");
+        skip::root_only("neither /usr/bin/python3 nor sysg can be run as nobody");
         return;
     }
 

@@ -68,7 +68,7 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
 #[test]
 fn as_pid_1_orphans_are_reaped_and_sigterm_stops_everything_with_exit_0() {
     if !unshare_works() {
-        eprintln!("skipped: unshare --pid --fork --mount-proc is not available here");
+        skip::root_only("unshare --pid --fork --mount-proc is not available here");
         return;
     }
     let w = Sysg::new();
@@ -108,7 +108,7 @@ fn as_pid_1_orphans_are_reaped_and_sigterm_stops_everything_with_exit_0() {
 #[test]
 fn as_pid_1_exit_code_is_the_first_failure() {
     if !unshare_works() {
-        eprintln!("skipped: unshare --pid --fork --mount-proc is not available here");
+        skip::root_only("unshare --pid --fork --mount-proc is not available here");
         return;
     }
     let w = Sysg::new();

@@ -62,7 +62,7 @@ fn example_config_validates_unmodified() {
 fn multi_service_playground_time_compressed() {
     let w = Sysg::new();
     if !have_python3(&w) {
-        eprintln!("skipped: python3 is not available");
+        skip::root_only("python3 is not available");
         return;
     }
     copy_compressed(&w, "count_number.sh", &[("120", "8")]);

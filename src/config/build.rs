@@ -75,12 +75,22 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
     }
 }
 
-/// Builds every service of `root`; the services are only meaningful if no problem was found.
-pub(super) fn build(root: &Value, dir: &Path) -> (Vec<Service>, Vec<Problem>) {
+/// Where `${VAR}` looks after the root `env.vars`: a name to its value, if set.
+pub(super) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The supervisor's own environment, the [`Lookup`] of a real load.
+pub(super) fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Builds every service of `root`, `${VAR}` falling back to `env` (see [`process_env`]);
+/// the services are only meaningful if no problem was found.
+pub(super) fn build(root: &Value, dir: &Path, env: Lookup) -> (Vec<Service>, Vec<Problem>) {
     let mut b = Builder {
         problems: Vec::new(),
         dir,
         root_vars: Vec::new(),
+        env,
     };
     let services = b.top(root);
     (services, b.problems)
@@ -139,6 +149,8 @@ struct Builder<'a> {
     dir: &'a Path,
     /// Root `env.vars`, already expanded: the first place `${VAR}` looks.
     root_vars: Vec<(String, String)>,
+    /// The second place.
+    env: Lookup<'a>,
 }
 
 impl Builder<'_> {
@@ -207,7 +219,7 @@ impl Builder<'_> {
             let root = self.root_vars.iter().rev().find(|(k, _)| k == name);
             match root {
                 Some((_, value)) => Some(value.clone()),
-                None => std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+                None => (self.env)(name),
             }
         });
         result.map_err(|e| self.err(path, e)).ok()

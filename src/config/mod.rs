@@ -88,7 +88,7 @@ fn load_from(path: &Path, opened: io::Result<File>) -> Result<Config, Error> {
         return Err(Error::Config(vec![yaml_error(&shown, &e)]));
     }
 
-    let (services, problems) = build::build(&root, &dir);
+    let (services, problems) = build::build(&root, &dir, &build::process_env);
     if problems.is_empty() {
         return Ok(Config {
             path: absolute,

@@ -45,8 +45,13 @@ fn errors(yaml: &str) -> Vec<String> {
 }
 
 fn built(yaml: &str, dir: &Path) -> Vec<Service> {
+    built_with_env(yaml, dir, &build::process_env)
+}
+
+/// Like `built`, with `env` for the supervisor's environment.
+fn built_with_env(yaml: &str, dir: &Path, env: build::Lookup) -> Vec<Service> {
     let value: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
-    let (services, problems) = build::build(&value, dir);
+    let (services, problems) = build::build(&value, dir, env);
     let messages: Vec<String> = problems
         .iter()
         .map(|p| format!("{}: {}", display_path(&p.path), p.message))
@@ -153,11 +158,16 @@ services:
 
 #[test]
 fn process_environment_expands_but_root_vars_win() {
-    std::env::set_var("SYSG_CFG_TEST_SUB", "from-process");
-    std::env::set_var("SYSG_CFG_TEST_BOTH", "from-process");
-    let yaml = "env:\n  vars:\n    SYSG_CFG_TEST_BOTH: from-root\nservices:\n  a:\n    command: x\n    env:\n      vars:\n        P: ${SYSG_CFG_TEST_SUB}\n        B: ${SYSG_CFG_TEST_BOTH}\n";
-    let (_dir, config) = ok(yaml);
-    let env = config.services[0].environment().unwrap();
+    // A stand-in for the supervisor's environment: tests run in parallel threads, and
+    // setting the real one would race with every other reader of it.
+    let process_env = |name: &str| match name {
+        "SUB" | "BOTH" => Some("from-process".to_string()),
+        _ => None,
+    };
+    let yaml = "env:\n  vars:\n    BOTH: from-root\nservices:\n  a:\n    command: x\n    env:\n      vars:\n        P: ${SUB}\n        B: ${BOTH}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let services = built_with_env(yaml, dir.path(), &process_env);
+    let env = services[0].environment().unwrap();
     assert!(env.contains(&("P".to_string(), "from-process".to_string())));
     assert!(env.contains(&("B".to_string(), "from-root".to_string())));
 }

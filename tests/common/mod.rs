@@ -2,6 +2,8 @@
 //! state dir), a guard that leaves no process behind, and `wait_until` instead of sleeps.
 #![allow(dead_code)]
 
+pub mod skip;
+
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
