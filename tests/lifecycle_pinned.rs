@@ -349,7 +349,7 @@ fn every_cron_run_fires_its_own_hooks() {
         job("quick", "exit 0"),
         job("broken", "exit 4"),
         // Outlives the 1 s up rule: up, then done.
-        job("slow", "sleep 1.3"),
+        job("slow", "sleep 1.6"),
     ));
 
     // Each job's first three runs, by the pid each wrote (its SYSG_PID).
@@ -431,7 +431,7 @@ fn a_health_check_that_hangs_past_its_timeout_is_a_failed_attempt_and_is_killed(
             health_check:
               command: \"echo $$ >> probes.txt; sleep {m}; true\"
               interval: \"100ms\"
-              timeout: \"300ms\"
+              timeout: \"1s\"
               retries: 2
         "
     ));
@@ -440,7 +440,7 @@ fn a_health_check_that_hangs_past_its_timeout_is_a_failed_attempt_and_is_killed(
     wait_log_line(
         &w,
         &[
-            "api: health check failed 2 times, last: timed out after 300ms",
+            "api: health check failed 2 times, last: timed out after 1000ms",
             "stopping it",
         ],
     );
@@ -455,7 +455,7 @@ fn a_health_check_that_hangs_past_its_timeout_is_a_failed_attempt_and_is_killed(
     assert_eq!(probes.len(), 4, "{probes:?}\n{}", w.diagnostics());
     assert_eq!(
         w.supervisor_log()
-            .matches("health check failed 2 times, last: timed out after 300ms")
+            .matches("health check failed 2 times, last: timed out after 1000ms")
             .count(),
         2,
         "{}",
