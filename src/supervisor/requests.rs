@@ -258,13 +258,15 @@ impl Supervisor {
             return Some(refused);
         }
         info!("{name}: restart requested");
-        if !self.units[i].svc.has_processes() {
-            self.start_fresh(i);
-            return Some(self.started_reply(i, "Restarted"));
-        }
+        // With nothing running, this still stops what an earlier instance left behind
+        // before starting afresh: never two copies.
         self.stop(i, StopIntent::Restart);
-        self.wait_for(client, i, Awaited::Restart);
-        None
+        if self.units[i].svc.has_processes() {
+            self.wait_for(client, i, Awaited::Restart);
+            return None;
+        }
+        self.schedule();
+        Some(self.started_reply(i, "Restarted"))
     }
 
     /// Registers a waiter, unless the stop is already over (it had nothing left to kill).

@@ -1,0 +1,268 @@
+//! The steps several cells of the table share: spawning, marking up, stopping, and
+//! concluding an instance (its hooks, its history, the restart policy).
+
+use super::*;
+
+impl Service {
+    pub(super) fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.epoch += 1;
+    }
+
+    /// A start by hand (`start -s`, `restart -s`) begins a fresh history.
+    pub(super) fn start_fresh(&mut self, spec: &Spec, out: &mut Vec<Action>) {
+        self.consecutive = 0;
+        self.restart_count = 0;
+        self.reason = None;
+        self.spawn_error = None;
+        self.last_exit = None;
+        if spec.cron.is_some() {
+            self.enter(Phase::Idle);
+            out.push(Action::ArmCron);
+        } else {
+            self.enter(Phase::Pending { waiting_for: None });
+        }
+    }
+}
+
+pub(super) fn log(level: Level, msg: String) -> Action {
+    Action::Log(level, msg)
+}
+
+pub(super) fn hook(
+    event: HookEvent,
+    outcome: Outcome,
+    exit: Option<ExitStatus>,
+    pid: Option<i32>,
+) -> Action {
+    Action::Hook {
+        event,
+        outcome,
+        exit,
+        pid,
+    }
+}
+
+/// A shutdown stays a shutdown whatever is asked after it.
+pub(super) fn keep_shutdown(current: Option<StopIntent>, asked: StopIntent) -> StopIntent {
+    match current {
+        Some(StopIntent::Shutdown) => StopIntent::Shutdown,
+        _ => asked,
+    }
+}
+
+pub(super) fn begin_spawn(
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    restarted: bool,
+    cron_key: Option<String>,
+) {
+    next.enter(Phase::Starting {
+        restarted,
+        cron_key,
+    });
+    out.push(Action::Spawn);
+}
+
+pub(super) fn mark_up(name: &str, next: &mut Service, out: &mut Vec<Action>) {
+    let Phase::Running(inst) = &mut next.phase else {
+        return;
+    };
+    inst.up = true;
+    out.push(log(Level::Info, format!("{name} is up")));
+    let pid = Some(inst.pid);
+    out.push(hook(HookEvent::Start, Outcome::Success, None, pid));
+    if inst.restarted {
+        out.push(hook(HookEvent::Restart, Outcome::Success, None, pid));
+    }
+}
+
+pub(super) fn begin_stop(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    leader: Leader,
+    intent: StopIntent,
+) {
+    if spec.cron.is_some() && intent != StopIntent::Unhealthy && !out.contains(&Action::DisarmCron)
+    {
+        // An unhealthy cron run is only a failed run: the schedule goes on.
+        out.push(Action::DisarmCron);
+    }
+    let pid = match &leader {
+        Leader::Alive(i) | Leader::Crashed(i, _) | Leader::Exited(i, _) => Some(i.pid),
+        Leader::Strays => None,
+    };
+    if let Some(pid) = pid {
+        out.push(log(
+            Level::Info,
+            format!(
+                "stopping {} (pid {pid}, {})",
+                spec.name,
+                crate::config::signal_name(spec.stop_signal)
+            ),
+        ));
+    }
+    next.enter(Phase::Stopping {
+        leader,
+        intent: Some(intent),
+    });
+    out.push(Action::Signal {
+        sig: spec.stop_signal,
+    });
+    out.push(Action::Arm(Timer::Kill, spec.stop_timeout));
+}
+
+/// Every process of the instance is gone: apply the stop's intent, or the restart policy.
+pub(super) fn conclude(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    leader: Leader,
+    intent: Option<StopIntent>,
+    now: Instant,
+) {
+    let (inst, status, own_exit) = match leader {
+        Leader::Crashed(inst, status) => (Some(inst), status, true),
+        Leader::Exited(inst, status) => (Some(inst), status, false),
+        Leader::Alive(inst) => (Some(inst), ExitStatus::Signal(libc::SIGKILL), false),
+        Leader::Strays => (None, ExitStatus::Signal(libc::SIGKILL), false),
+    };
+    let uptime = inst
+        .as_ref()
+        .map_or(Duration::ZERO, |i| now.saturating_duration_since(i.started));
+    let pid = inst.as_ref().map(|i| i.pid);
+    let was_up = inst.as_ref().is_some_and(|i| i.up);
+    if let Some(key) = inst.as_ref().and_then(|i| i.cron_key.clone()) {
+        out.push(Action::CronFinished {
+            key,
+            uptime,
+            status,
+        });
+    }
+    let unhealthy = intent == Some(StopIntent::Unhealthy);
+    if let Some(intent) = intent.filter(|_| !unhealthy) {
+        out.push(log(Level::Info, format!("{} stopped", spec.name)));
+        if own_exit {
+            // It ended by itself before the stop was asked: its hooks say so.
+            exit_hooks(out, status, false, was_up, pid);
+        } else if inst.is_some() {
+            out.push(hook(HookEvent::Stop, Outcome::Success, Some(status), pid));
+        }
+        match intent {
+            StopIntent::Restart => next.start_fresh(spec, out),
+            _ => next.enter(Phase::Stopped),
+        }
+        out.push(Action::StopDone);
+        return;
+    }
+    exit_hooks(out, status, unhealthy, was_up, pid);
+    if spec.cron.is_some() {
+        // A failed run is never retried by policy: the next fire is the retry.
+        next.enter(Phase::Idle);
+        return;
+    }
+    let ended = Ended {
+        status,
+        unhealthy,
+        uptime,
+    };
+    apply_policy(spec, next, out, ended, was_up, pid, now);
+}
+
+/// The hooks of an instance that ended by itself (or failed its health check).
+pub(super) fn exit_hooks(
+    out: &mut Vec<Action>,
+    status: ExitStatus,
+    unhealthy: bool,
+    was_up: bool,
+    pid: Option<i32>,
+) {
+    let failed = unhealthy || !status.success();
+    if failed && !was_up {
+        out.push(hook(HookEvent::Start, Outcome::Error, Some(status), pid));
+    }
+    let outcome = if failed {
+        Outcome::Error
+    } else {
+        Outcome::Success
+    };
+    out.push(hook(HookEvent::Stop, outcome, Some(status), pid));
+}
+
+/// A stop that arrived while the skip check ran applies once the check is gone.
+pub(super) fn after_check(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    stop: StopIntent,
+) {
+    match stop {
+        StopIntent::Restart => next.start_fresh(spec, out),
+        _ => next.enter(Phase::Stopped),
+    }
+    out.push(Action::StopDone);
+}
+
+/// A failure or an exit on its own: the restart policy decides what comes next.
+pub(super) fn apply_policy(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    ended: Ended,
+    was_up: bool,
+    pid: Option<i32>,
+    now: Instant,
+) {
+    let name = spec.name.as_str();
+    let status = ended.status;
+    match policy::after_exit(&Policy::of(spec), next.consecutive, &ended) {
+        Next::Completed => {
+            next.consecutive = 0;
+            next.enter(Phase::Completed);
+        }
+        Next::Exited => {
+            if !was_up && next.reason.is_none() {
+                next.reason = Some("failed before it was up".into());
+            }
+            next.enter(Phase::Exited);
+            out.push(Action::Failure {
+                code: status.as_code(),
+            });
+        }
+        Next::Restart { delay, consecutive } => {
+            out.push(hook(HookEvent::Restart, Outcome::Error, Some(status), pid));
+            next.consecutive = consecutive;
+            next.restart_count += 1;
+            out.push(log(
+                Level::Info,
+                format!(
+                    "{name}: restarting in {} ms (restart {})",
+                    delay.as_millis(),
+                    next.restart_count
+                ),
+            ));
+            next.enter(Phase::Backoff { until: now + delay });
+            out.push(Action::Arm(Timer::Backoff, delay));
+        }
+        Next::GiveUp { restarts } => {
+            let plural = if restarts == 1 { "" } else { "s" };
+            out.push(log(
+                Level::Warn,
+                format!("{name}: gave up after {restarts} restart{plural}"),
+            ));
+            next.reason = Some(format!("gave up after {restarts} restart{plural}"));
+            next.enter(Phase::Failed);
+            out.push(Action::Failure {
+                code: status.as_code(),
+            });
+        }
+    }
+}
+
+pub fn describe(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(c) => format!("exit code {c}"),
+        ExitStatus::Signal(s) => crate::config::signal_name(s),
+    }
+}
