@@ -480,12 +480,18 @@ pub fn pgid_of(pid: i32) -> Option<i32> {
 }
 
 pub fn live_pids() -> Vec<i32> {
+    all_pids().into_iter().filter(|&p| alive(p)).collect()
+}
+
+/// Every pid in /proc (not the test itself), zombies included: for checks that a
+/// process was reaped, which `live_pids` cannot see.
+pub fn all_pids() -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| p != me && alive(p))
+        .filter(|&p| p != me)
         .collect()
 }
 
