@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use std::path::PathBuf;
 
 #[test]
 fn version_prints_name_and_version() {
@@ -52,10 +53,52 @@ fn unknown_command_exits_2_and_names_it() {
 
 #[test]
 fn commands_never_touch_the_real_home_state() {
-    // The world's HOME is private; status with no supervisor reports "not running" (3).
+    // Where sysg would keep its state for whoever runs the tests (SPEC §1 order).
+    let real: Vec<PathBuf> = [
+        std::env::var_os("SYSG_STATE_DIR").map(PathBuf::from),
+        std::env::var_os("XDG_DATA_HOME").map(|d| PathBuf::from(d).join("systemg")),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/systemg")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let existed: Vec<bool> = real.iter().map(|d| d.exists()).collect();
+
     let w = Sysg::new();
+    let n = unique_number();
     let out = w.run(&["status"]);
-    assert_eq!(out.code, 3, "{out}");
+    assert_eq!(out.code, 3, "no supervisor yet: {out}");
+    let cfg = w.start_with(&format!(
+        "services:\n  web:\n    command: \"exec sleep {n}\"\n    stop_timeout: \"1s\"\n"
+    ));
+    w.wait_running_pid("web", None);
+    w.run_ok(&["status"]);
+    w.run_ok(&["logs", "web"]);
+    w.run_ok(&["stop"]);
+
+    // The state went to this world's state dir...
+    let hint = std::fs::read_to_string(w.state.join("config_hint")).unwrap_or_default();
+    assert_eq!(
+        hint.trim(),
+        cfg.to_str().unwrap(),
+        "config_hint in the world"
+    );
+    assert!(
+        w.state.join("supervisor.log").exists(),
+        "no supervisor.log in the world's state dir"
+    );
+    // ...and none of it to the real one, nor to the world's HOME fallback.
+    for (dir, existed) in real.iter().zip(existed) {
+        if !existed {
+            assert!(!dir.exists(), "{} was created", dir.display());
+        }
+        let hint = std::fs::read_to_string(dir.join("config_hint")).unwrap_or_default();
+        assert!(
+            !hint.contains(cfg.to_str().unwrap()),
+            "{} names this test's config: {hint}",
+            dir.display()
+        );
+    }
     assert!(!w.home.join(".local/share/systemg").exists());
 }
 

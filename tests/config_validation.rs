@@ -124,7 +124,11 @@ fn bare_integer_duration_is_an_error() {
     );
     assert_eq!(out.code, 2, "{out}");
     let line = error_line(&out, &cfg, "services.api.backoff");
-    assert!(line.contains("\"5\"") || line.contains("5"), "{line}");
+    assert!(
+        line.contains(":4:5: "),
+        "backoff is at line 4, column 5: {line}"
+    );
+    assert!(line.contains("invalid duration \"5\""), "{line}");
 }
 
 #[test]

@@ -190,15 +190,32 @@ fn restart_never_runs_beside_the_remains_of_the_previous_instance() {
     let seen = wait_until(DEADLINE, || !sleeps(n).is_empty());
     assert!(seen, "grandchild never started\n{}", w.diagnostics());
     let mut most = 0;
+    let mut distinct: Vec<i32> = Vec::new();
     let single = holds_for(Duration::from_secs(4), || {
-        let k = sleeps(n).len();
-        most = most.max(k);
-        k <= 1
+        let now = sleeps(n);
+        most = most.max(now.len());
+        for p in &now {
+            if !distinct.contains(p) {
+                distinct.push(*p);
+            }
+        }
+        now.len() <= 1
     });
     assert!(
         single,
         "two instances' grandchildren at once: {:?}\n{}",
         sleeps(n),
+        w.diagnostics()
+    );
+    assert_eq!(
+        most,
+        1,
+        "no grandchild seen during the window: nothing was checked\n{}",
+        w.diagnostics()
+    );
+    assert!(
+        distinct.len() >= 2,
+        "the window saw no restart's grandchild, only {distinct:?}\n{}",
         w.diagnostics()
     );
     let restarts = w.service("leaver").unwrap()["restart_count"]

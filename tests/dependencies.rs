@@ -32,22 +32,77 @@ fn dependent_starts_after_its_dependency_is_running() {
 
 #[test]
 fn independent_services_start_in_parallel() {
-    // Each waits for the other's marker: only concurrent starts let both finish.
+    // c is up only once d runs and d only once c runs (their health checks): if starting
+    // one waited for the other to be up, neither would ever be, and e never starts.
     let w = Sysg::new();
     let n = unique_number();
     w.start_with(&format!(
         r#"
         services:
           c:
-            command: "touch c.m; i=0; while [ ! -e d.m ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e d.m ] && echo ok > c.res; exec sleep {n}"
+            command: "touch c.m; exec sleep {n}"
             stop_timeout: "1s"
+            health_check: {{ command: "test -e d.m", interval: "100ms", retries: 200 }}
           d:
-            command: "touch d.m; i=0; while [ ! -e c.m ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; [ -e c.m ] && echo ok > d.res; exec sleep {n}"
+            command: "touch d.m; exec sleep {n}"
+            stop_timeout: "1s"
+            health_check: {{ command: "test -e c.m", interval: "100ms", retries: 200 }}
+          e:
+            command: "touch e.ran; exec sleep {n}"
+            depends_on: ["c", "d"]
             stop_timeout: "1s"
         "#
     ));
-    assert_eq!(w.wait_file("c.res").trim(), "ok");
-    assert_eq!(w.wait_file("d.res").trim(), "ok");
+    w.wait_running_pid("e", None);
+    assert!(
+        wait_until(DEADLINE, || w.proj_file("e.ran").exists()),
+        "e did not run\n{}",
+        w.diagnostics()
+    );
+    for name in ["c", "d"] {
+        let s = w.service(name).unwrap();
+        assert_eq!(s["status"], "running", "{s:#}");
+        assert_eq!(s["up"], true, "{s:#}");
+    }
+}
+
+#[test]
+fn a_dependency_that_fails_before_one_second_blocks_its_dependent() {
+    // Running is not up: a exits 1 after 0.3 s, before the 1 s up rule holds, so that is
+    // a failed start and b must never start.
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        r#"
+        services:
+          a:
+            command: "sleep 0.3; exit 1"
+          b:
+            command: "touch b.ran; exec sleep {n}"
+            depends_on: ["a"]
+            stop_timeout: "1s"
+        "#
+    ));
+    let ok = wait_until(DEADLINE, || {
+        w.service("b").is_some_and(|s| {
+            s["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("dependency a failed"))
+        })
+    });
+    assert!(
+        ok,
+        "b does not report its failed dependency\n{}",
+        w.diagnostics()
+    );
+    let a = w.service("a").unwrap();
+    assert_eq!(a["exit_code"], 1, "{a:#}");
+    assert!(
+        holds_for(Duration::from_secs(1), || !w.proj_file("b.ran").exists()
+            && w.service_processes("b").is_empty()),
+        "b started although a failed before it was up\n{}",
+        w.diagnostics()
+    );
 }
 
 #[test]

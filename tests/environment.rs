@@ -2,6 +2,8 @@
 
 mod common;
 use common::*;
+use std::io::Write;
+use std::process::Stdio;
 
 #[test]
 fn service_env_has_marker_root_and_service_vars_and_env_files() {
@@ -90,17 +92,37 @@ fn relative_working_dir_is_relative_to_the_config_file() {
 
 #[test]
 fn service_stdin_is_dev_null() {
+    // A foreground supervisor whose own stdin is a pipe that stays open with a line in
+    // it: a service that inherited it would read that line and then block.
     let w = Sysg::new();
     let n = unique_number();
-    w.start_with(&format!(
+    let cfg = w.write_config(&format!(
         r#"
         services:
           reader:
-            command: "cat > stdin.out; echo eof >> stdin.out; exec sleep {n}"
+            command: "readlink /proc/self/fd/0 > stdin.link; cat > stdin.out; echo eof >> stdin.out; exec sleep {n}"
             stop_timeout: "1s"
         "#
     ));
-    assert_eq!(w.wait_file("stdin.out"), "eof\n");
+    let mut cmd = w.command(&["start", "-c", cfg.to_str().unwrap()]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut sup = cmd.spawn().expect("cannot start a foreground supervisor");
+    let mut pipe = sup.stdin.take().unwrap();
+    pipe.write_all(b"from the supervisor's stdin\n").unwrap();
+
+    assert_eq!(w.wait_file("stdin.out"), "eof\n", "{}", w.diagnostics());
+    assert_eq!(w.wait_file("stdin.link").trim(), "/dev/null");
+
+    w.run_ok(&["stop"]);
+    let exited = wait_until(DEADLINE, || sup.try_wait().ok().flatten().is_some());
+    if !exited {
+        let _ = sup.kill();
+    }
+    let _ = sup.wait();
+    drop(pipe);
+    assert!(exited, "the foreground supervisor did not exit after stop");
 }
 
 #[test]

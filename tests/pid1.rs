@@ -65,6 +65,14 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
     code
 }
 
+/// Children of `parent` that are zombies (`live_pids` leaves these out).
+fn zombie_children(parent: i32) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|&p| ppid_of(p) == Some(parent) && proc_state(p) == Some('Z'))
+        .collect()
+}
+
 #[test]
 fn as_pid_1_orphans_are_reaped_and_sigterm_stops_everything_with_exit_0() {
     if !unshare_works() {
@@ -72,37 +80,83 @@ fn as_pid_1_orphans_are_reaped_and_sigterm_stops_everything_with_exit_0() {
         return;
     }
     let w = Sysg::new();
-    let n = unique_number();
-    // The inner shell exits at once, orphaning two sleeps that the init must reap.
+    let (n, m) = (unique_number(), unique_number());
+    // The inner shell exits at once, orphaning two sleeps: init inherits them.
     let yaml = format!(
-        "services:\n  a:\n    command: \"sh -c 'sleep 0.{n} & sleep 0.{n} & exit 0'; sleep {n}\"\n"
+        "services:\n  a:\n    command: \"sh -c 'sleep {m} & sleep {m} & exit 0'; sleep {n}\"\n"
     );
     let (mut child, init) = start_as_init(&w, &yaml);
+    let orphan = format!("sleep {m}");
+    let mut orphans = Vec::new();
+    let adopted = wait_until(DEADLINE, || {
+        orphans = processes_exactly(&orphan);
+        orphans.len() == 2 && orphans.iter().all(|&p| ppid_of(p) == Some(init))
+    });
+    assert!(
+        adopted,
+        "init ({init}) did not inherit two orphans: {:?}\n{}",
+        orphans.iter().map(|&p| (p, ppid_of(p))).collect::<Vec<_>>(),
+        w.diagnostics()
+    );
+    // The orphans die; init has to reap each one, or it stays a zombie in /proc.
+    for &p in &orphans {
+        assert!(kill(p, libc::SIGKILL), "cannot kill orphan {p}");
+    }
+    let reaped = wait_until(DEADLINE, || {
+        orphans
+            .iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
+    assert!(
+        reaped,
+        "orphans not reaped: {:?}\n{}",
+        orphans
+            .iter()
+            .map(|&p| (p, proc_state(p)))
+            .collect::<Vec<_>>(),
+        w.diagnostics()
+    );
+    assert!(
+        wait_until(DEADLINE, || zombie_children(init).is_empty()),
+        "zombies left under init: {:?}",
+        zombie_children(init)
+    );
     let sleeper = format!("sleep {n}");
-    assert!(wait_until(Duration::from_secs(20), || !processes_matching(
-        &sleeper
-    )
-    .is_empty()));
-    let orphan = format!("sleep 0.{n}");
-    assert!(
-        wait_until(Duration::from_secs(20), || !live_pids()
-            .into_iter()
-            .any(|p| cmdline(p).trim() == orphan)),
-        "orphans did not finish"
-    );
-    let zombies = || {
-        live_pids()
-            .into_iter()
-            .filter(|&p| ppid_of(p) == Some(init) && proc_state(p) == Some('Z'))
-            .count()
-    };
-    assert!(
-        wait_until(Duration::from_secs(10), || zombies() == 0),
-        "zombies left under init"
-    );
+    assert!(!processes_exactly(&sleeper).is_empty(), "the service died");
     kill(init, libc::SIGTERM);
     assert_eq!(wait_exit(&mut child), Some(0), "{}", w.diagnostics());
     assert!(processes_matching(&sleeper).is_empty(), "service survived");
+}
+
+#[test]
+fn as_pid_1_sigint_stops_every_service_with_exit_0() {
+    if !unshare_works() {
+        eprintln!("skipped: unshare --pid --fork --mount-proc is not available here");
+        return;
+    }
+    let w = Sysg::new();
+    let n = unique_number();
+    // `a` says when it got its stop signal: proof it was stopped, not just torn down
+    // with the namespace.
+    let yaml = format!(
+        "services:\n  a:\n    command: \"trap 'echo a > a.stopped; exit 0' TERM; sleep {n} & wait\"\n  b:\n    command: \"exec sleep {n}\"\n"
+    );
+    let (mut child, init) = start_as_init(&w, &yaml);
+    let sleeper = format!("sleep {n}");
+    assert!(
+        wait_until(DEADLINE, || processes_exactly(&sleeper).len() == 2),
+        "both services never ran\n{}",
+        w.diagnostics()
+    );
+    kill(init, libc::SIGINT);
+    assert_eq!(wait_exit(&mut child), Some(0), "{}", w.diagnostics());
+    assert_eq!(
+        w.read_proj("a.stopped").as_deref(),
+        Some("a\n"),
+        "a was not sent its stop signal\n{}",
+        w.supervisor_log()
+    );
+    assert!(processes_exactly(&sleeper).is_empty(), "a service survived");
 }
 
 #[test]

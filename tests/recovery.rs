@@ -71,11 +71,21 @@ fn restart_after_supervisor_sigkill_never_runs_two_copies() {
         "sh and sleep not both up"
     );
     let old = w.service_processes("web");
+    let sleeper = format!("sleep {n}");
+    let old_sleep = *old
+        .iter()
+        .find(|&&p| cmdline(p) == sleeper)
+        .expect("the service's sleep is among its processes");
     let sup = w.supervisor_pid().unwrap();
     assert!(kill(sup, libc::SIGKILL));
     assert!(
-        wait_until(DEADLINE, || !alive(sup)),
+        wait_until(DEADLINE, || exited(sup)),
         "supervisor did not die"
+    );
+    // The leftover outlived its supervisor: the next one has something to clear.
+    assert!(
+        alive(old_sleep),
+        "the service's sleep {old_sleep} died with the supervisor: no leftover to test"
     );
 
     w.start_daemon(&cfg);
@@ -94,10 +104,12 @@ fn restart_after_supervisor_sigkill_never_runs_two_copies() {
             .collect::<Vec<_>>(),
         w.diagnostics()
     );
-    let sleeps = live_pids()
-        .into_iter()
-        .filter(|&p| cmdline(p) == format!("sleep {n}"))
-        .count();
+    assert!(
+        wait_until(DEADLINE, || !alive(old_sleep)),
+        "the leftover {old_sleep} was not stopped\n{}",
+        w.diagnostics()
+    );
+    let sleeps = processes_exactly(&sleeper).len();
     assert_eq!(sleeps, 1, "two copies of the service's sleep are running");
 }
 
@@ -145,9 +157,15 @@ fn purge_after_a_supervisor_crash_kills_the_leftovers() {
         wait_until(DEADLINE, || w.service_processes("web").len() == 2),
         "sh and sleep not both up"
     );
+    let old = w.service_processes("web");
     let sup = w.supervisor_pid().unwrap();
     assert!(kill(sup, libc::SIGKILL));
-    assert!(wait_until(DEADLINE, || !alive(sup)));
+    assert!(wait_until(DEADLINE, || exited(sup)));
+    let left: Vec<i32> = old.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(
+        !left.is_empty(),
+        "nothing of {old:?} outlived the supervisor: no leftover to purge"
+    );
     let out = w.run(&["purge"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(!w.state.exists());
@@ -185,18 +203,23 @@ fn malformed_and_oversized_requests_do_not_hurt_the_supervisor() {
     w.start_daemon(&w.write_config(&one_sleeper(unique_number())));
     let pid = w.wait_running_pid("web", None);
 
+    // Each is dropped with an error reply (SPEC §5).
     let reply = control_call(&w, b"this is not json\n");
     assert!(
-        reply.contains("\"ok\":false") || reply.is_empty(),
-        "reply to garbage: {reply}"
+        reply.contains("\"ok\":false") && reply.contains("malformed request"),
+        "reply to garbage: {reply:?}"
     );
     let reply = control_call(&w, b"{\"cmd\":\"frobnicate\"}\n");
     assert!(
-        !reply.contains("\"ok\":true"),
-        "reply to unknown cmd: {reply}"
+        reply.contains("\"ok\":false") && reply.contains("frobnicate"),
+        "reply to unknown cmd: {reply:?}"
     );
     let big = vec![b'x'; 2 * 1024 * 1024];
-    let _ = control_call(&w, &big);
+    let reply = control_call(&w, &big);
+    assert!(
+        reply.contains("\"ok\":false") && reply.contains("request too large"),
+        "reply to a 2 MiB request: {reply:?}"
+    );
 
     assert!(w.supervisor_pid().is_some_and(alive), "supervisor died");
     assert_eq!(w.service_pid("web"), Some(pid), "service disturbed");
@@ -217,9 +240,7 @@ fn a_reused_pid_in_pid_json_is_never_signalled() {
     // The supervisor dies, and so does its service...
     let sup = w.supervisor_pid().expect("supervisor pid");
     kill(sup, libc::SIGKILL);
-    assert!(wait_until(std::time::Duration::from_secs(20), || !alive(
-        sup
-    )));
+    assert!(wait_until(DEADLINE, || exited(sup)));
     for p in w.service_processes("web") {
         kill(p, libc::SIGKILL);
     }

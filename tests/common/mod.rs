@@ -467,6 +467,24 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
+/// True once `pid` has finished exiting: gone from /proc, or every thread of it a zombie.
+/// `!alive` is not enough after a SIGKILL: the main thread shows Z while another thread
+/// is still closing the process's files (and releasing its locks).
+pub fn exited(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .all(|t| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{t}/stat"));
+            let state = stat
+                .ok()
+                .and_then(|s| s.get(s.rfind(')')? + 2..)?.chars().next());
+            matches!(state, None | Some('Z') | Some('X'))
+        })
+}
+
 /// The state letter from /proc/<pid>/stat.
 pub fn proc_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -482,12 +500,18 @@ pub fn pgid_of(pid: i32) -> Option<i32> {
 }
 
 pub fn live_pids() -> Vec<i32> {
+    all_pids().into_iter().filter(|&p| alive(p)).collect()
+}
+
+/// Every pid in /proc (not the test itself), zombies included: for checks that a
+/// process was reaped, which `live_pids` cannot see.
+pub fn all_pids() -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| p != me && alive(p))
+        .filter(|&p| p != me)
         .collect()
 }
 
