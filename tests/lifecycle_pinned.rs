@@ -212,7 +212,6 @@ fn a_spawn_failure_from_a_missing_working_dir_is_reported_and_retried_by_policy(
 }
 
 #[test]
-#[ignore = "bug: on_start.error for a spawn failed on a missing working_dir never runs: the hook is spawned in that same dir (\"cannot run\")"]
 fn on_start_error_fires_when_the_spawn_fails() {
     let w = Sysg::new();
     let n = unique_number();

@@ -74,6 +74,16 @@ pub(crate) fn check_env_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl EnvSource {
+    /// Whether this layer can be read now (a file may have gone since the config loaded).
+    pub fn readable(&self) -> bool {
+        match self {
+            EnvSource::File(path) => read_env_file(path).is_ok(),
+            EnvSource::Vars(_) => true,
+        }
+    }
+}
+
 impl Service {
     /// The service's own variables (not including the supervisor's environment): every
     /// layer of `self.env` applied in order, files read now, later keys overriding earlier

@@ -2,9 +2,8 @@
 //! run with `sh -c` in the service's dir and env, or a plain HTTP/1.1 GET. The loop
 //! decides what a result means; an attempt never blocks it.
 
-use super::hooks::relay_output;
+use super::children::{Done, Link, ProbeResult, Workers, MARKER_AUX};
 use super::policy::ExitStatus;
-use super::workers::{Done, Link, ProbeResult, Workers, MARKER_AUX};
 use crate::config::{HealthCheck, Probe, Service};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -36,38 +35,34 @@ pub fn launch(
 
 fn command_probe(link: &Link, svc: &Service, cmd: &str, timeout: Duration) -> (bool, String) {
     let extra = [(MARKER_AUX.to_string(), "health_check".to_string())];
-    let (spawned, rx) = match link.spawn(svc, cmd, &extra) {
-        Ok(s) => s,
+    let mut last = String::new();
+    let ran = link.run_bounded(
+        svc,
+        cmd,
+        &extra,
+        timeout,
+        |_| {},
+        |line| {
+            if !line.trim().is_empty() {
+                last = line.trim().chars().take(200).collect();
+            }
+        },
+    );
+    let done = match ran {
+        Ok(done) => done,
         Err(e) => return (false, format!("cannot run: {e}")),
     };
-    let pid = spawned.pid;
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    let finished = relay_output(spawned.stdout, spawned.stderr, deadline, |line| {
-        if !line.trim().is_empty() {
-            last = line.trim().chars().take(200).collect();
-        }
-    });
-    let status = if finished {
-        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()
-    } else {
-        None
-    };
-    let _ = crate::sys::killpg(pid, libc::SIGKILL);
-    let status = status.or_else(|| rx.recv_timeout(Duration::from_secs(5)).ok());
-    link.forget(pid);
     let suffix = if last.is_empty() {
         String::new()
     } else {
         format!(": {last}")
     };
-    match status {
-        Some(ExitStatus::Code(0)) if finished => (true, "passed".into()),
-        _ if !finished => (
+    match done.status {
+        _ if done.timed_out => (
             false,
             format!("timed out after {}ms{suffix}", timeout.as_millis()),
         ),
+        Some(ExitStatus::Code(0)) => (true, "passed".into()),
         Some(ExitStatus::Code(c)) => (false, format!("exit code {c}{suffix}")),
         Some(ExitStatus::Signal(s)) => (
             false,

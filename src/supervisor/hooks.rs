@@ -3,19 +3,12 @@
 //! loop stays the only reaper: it hands each hook's exit status to its thread through
 //! the registry below, and a hook never delays the loop.
 
+use super::children::{Done, Link, Workers, MARKER_AUX};
 use super::policy::ExitStatus;
 use super::service::{HookEvent, Outcome};
-use super::workers::{Done, Link, Workers, MARKER_AUX};
 use crate::config::{Hook, Service};
 use crate::logger::{info, warning};
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::sync::mpsc::RecvTimeoutError;
-use std::time::{Duration, Instant};
-
-/// After SIGKILL at the timeout, how long the thread still waits for the exit status.
-const KILL_GRACE: Duration = Duration::from_secs(5);
+use std::time::Duration;
 
 fn event_name(event: HookEvent) -> &'static str {
     match event {
@@ -95,124 +88,51 @@ struct Job {
 
 impl Job {
     fn execute(&self, link: &Link) {
-        let (spawned, rx) = match link.spawn(&self.svc, &self.hook.command, &self.extra) {
-            Ok(s) => s,
+        let label = &self.label;
+        let svc = runnable(&self.svc, &link.state_dir);
+        let command = &self.hook.command;
+        let ran = link.run_bounded(
+            &svc,
+            command,
+            &self.extra,
+            self.hook.timeout,
+            |pid| info!("hook {label} started (pid {pid}): {command}"),
+            |line| info!("hook {label}: {line}"),
+        );
+        let done = match ran {
+            Ok(done) => done,
             Err(e) => {
-                warning!("hook {}: cannot run: {e}", self.label);
+                warning!("hook {label}: cannot run: {e}");
                 return;
             }
         };
-        let pid = spawned.pid;
-        info!(
-            "hook {} started (pid {pid}): {}",
-            self.label, self.hook.command
-        );
-        let deadline = Instant::now() + self.hook.timeout;
-        let timed_out = !relay_output(spawned.stdout, spawned.stderr, deadline, |line| {
-            info!("hook {}: {line}", self.label)
-        });
-        let status = if timed_out {
+        if done.timed_out {
             warning!(
-                "hook {} timed out after {}; killing its process group",
-                self.label,
+                "hook {label} timed out after {}; its process group was killed",
                 humantime(self.hook.timeout)
             );
-            let _ = crate::sys::killpg(pid, libc::SIGKILL);
-            rx.recv_timeout(KILL_GRACE).ok()
-        } else {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(s) => Some(s),
-                Err(RecvTimeoutError::Timeout) => {
-                    warning!("hook {} timed out; killing its process group", self.label);
-                    let _ = crate::sys::killpg(pid, libc::SIGKILL);
-                    rx.recv_timeout(KILL_GRACE).ok()
-                }
-                Err(RecvTimeoutError::Disconnected) => None,
-            }
-        };
-        // Whatever the hook left behind in its group goes with it.
-        let _ = crate::sys::killpg(pid, libc::SIGKILL);
-        link.forget(pid);
-        match status {
-            Some(ExitStatus::Code(0)) => info!("hook {} exited with code 0", self.label),
-            Some(ExitStatus::Code(c)) => warning!("hook {} failed: exit code {c}", self.label),
+        }
+        match done.status {
+            Some(ExitStatus::Code(0)) => info!("hook {label} exited with code 0"),
+            Some(ExitStatus::Code(c)) => warning!("hook {label} failed: exit code {c}"),
             Some(ExitStatus::Signal(s)) => {
-                warning!(
-                    "hook {} killed by {}",
-                    self.label,
-                    crate::config::signal_name(s)
-                )
+                warning!("hook {label} killed by {}", crate::config::signal_name(s))
             }
-            None => warning!("hook {}: exit status unknown", self.label),
+            None => warning!("hook {label}: exit status unknown"),
         }
     }
 }
 
-/// Passes each line of a child's output to `log` until both pipes close. False if the
-/// deadline passed first.
-pub fn relay_output(
-    stdout: File,
-    stderr: File,
-    deadline: Instant,
-    mut log: impl FnMut(&str),
-) -> bool {
-    let mut open: Vec<(File, Vec<u8>)> = vec![(stdout, Vec::new()), (stderr, Vec::new())];
-    while !open.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let mut fds: Vec<libc::pollfd> = open
-            .iter()
-            .map(|(f, _)| libc::pollfd {
-                fd: f.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        if crate::sys::poll(&mut fds, ms).is_err() {
-            return true;
-        }
-        let mut closed = Vec::new();
-        for (idx, fd) in fds.iter().enumerate() {
-            if fd.revents == 0 {
-                continue;
-            }
-            let (file, partial) = &mut open[idx];
-            let mut buf = [0u8; 8192];
-            match file.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    emit_lines(partial, true, &mut log);
-                    closed.push(idx);
-                }
-                Ok(n) => {
-                    partial.extend_from_slice(&buf[..n]);
-                    emit_lines(partial, false, &mut log);
-                }
-            }
-        }
-        for idx in closed.into_iter().rev() {
-            open.remove(idx);
-        }
+/// A hook runs even where its service could not: `on_start.error` reports exactly that.
+/// So a working dir that is gone is replaced by the state dir, and env files that cannot
+/// be read are left out (the hook still gets the rest, and `SYSG_*`).
+fn runnable(svc: &Service, state_dir: &std::path::Path) -> Service {
+    let mut svc = svc.clone();
+    if !svc.working_dir.is_dir() {
+        svc.working_dir = state_dir.to_path_buf();
     }
-    true
-}
-
-fn emit_lines(buf: &mut Vec<u8>, flush: bool, log: &mut impl FnMut(&str)) {
-    let cut = if flush {
-        buf.len()
-    } else {
-        buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1)
-    };
-    if cut == 0 {
-        return;
-    }
-    let rest = buf.split_off(cut);
-    for line in String::from_utf8_lossy(buf).lines() {
-        log(line);
-    }
-    *buf = rest;
+    svc.env.retain(|layer| layer.readable());
+    svc
 }
 
 fn humantime(d: Duration) -> String {

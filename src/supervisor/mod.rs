@@ -3,6 +3,7 @@
 //! poll timeout. What happens to a service is decided by the pure table in `service`;
 //! this loop measures facts, delivers events, and performs the actions it gets back.
 
+mod children;
 mod control;
 mod cron;
 mod deps;
@@ -15,11 +16,10 @@ mod policy;
 mod reaper;
 mod requests;
 mod service;
-mod spawn;
+
 mod startup;
 mod timers;
 mod unit;
-mod workers;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -28,6 +28,7 @@ use crate::logger::{self, debug, error, info, warning};
 use crate::paths::{Paths, Stream};
 use crate::state::{PidFile, StateFile};
 use crate::sys;
+use children::{Workers, MARKER_SERVICE, MARKER_STATE_DIR};
 use control::Client;
 use output::{Output, Pipe, ReadOutcome};
 use requests::Waiter;
@@ -42,9 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use timers::Timers;
 use unit::Unit;
-use workers::Workers;
 
-use spawn::{MARKER_SERVICE, MARKER_STATE_DIR};
 pub use startup::stop_leftovers;
 
 /// Names the fd of the handshake pipe a detached supervisor reports its startup on
@@ -358,7 +357,7 @@ impl Supervisor {
 
     fn spawn_instance(&mut self, i: usize) -> Event {
         let u = &self.units[i];
-        match spawn::spawn(&u.cfg, &u.cfg.command, &[], &self.paths.dir) {
+        match children::spawn(&u.cfg, &u.cfg.command, &[], &self.paths.dir) {
             Ok(s) => {
                 let name = u.cfg.name.clone();
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
@@ -381,7 +380,7 @@ impl Supervisor {
                 error: "no skip check configured".into(),
             };
         };
-        match spawn::spawn(&u.cfg, skip, &[], &self.paths.dir) {
+        match children::spawn(&u.cfg, skip, &[], &self.paths.dir) {
             Ok(s) => {
                 let name = u.cfg.name.clone();
                 self.add_pipes(&name, s.stdout, s.stderr);

@@ -2,9 +2,10 @@
 //! service's leader, its skip check, a worker's hook or probe, an orphan), and which
 //! processes of a service are still alive — its group, and what carries its markers.
 
+use super::children::MARKER_AUX;
 use super::policy::ExitStatus;
 use super::service::{self, Event};
-use super::{workers, Supervisor, MARKER_SERVICE, MARKER_STATE_DIR};
+use super::{Supervisor, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::logger::{debug, warning};
 use crate::sys;
 
@@ -98,7 +99,7 @@ impl Supervisor {
         for pid in crate::procfs::children_of_self() {
             if !known(pid)
                 && !pids.contains(&pid)
-                && crate::procfs::environ_matches(pid, &markers, &[workers::MARKER_AUX])
+                && crate::procfs::environ_matches(pid, &markers, &[MARKER_AUX])
                 && alive(pid)
             {
                 pids.push(pid);
@@ -116,7 +117,7 @@ impl Supervisor {
             (MARKER_STATE_DIR, &dir),
         ];
         // Hooks carry the service's markers too, but run on their own clock.
-        crate::procfs::marked_processes(&markers, &[workers::MARKER_AUX])
+        crate::procfs::marked_processes(&markers, &[MARKER_AUX])
             .into_iter()
             .filter(|&pid| Some(pid) != check && alive(pid))
             .collect()
