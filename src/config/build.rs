@@ -9,16 +9,11 @@ use serde_yaml::Value;
 use super::envfile::{check_env_key, read_env_file};
 use super::expand::expand;
 use super::graph::{self, Dependencies};
-use super::locate::Seg;
+use super::locate::{child, Problem, Seg};
 use super::units::{parse_duration, parse_signal, valid_service_name};
 use super::{EnvSource, Hooks, LogLimits, RestartPolicy, Service};
 
 mod features;
-
-pub(super) struct Problem {
-    pub(super) path: Vec<Seg>,
-    pub(super) message: String,
-}
 
 pub(super) const TOP_KEYS: &[&str] = &["version", "env", "services", "logs"];
 const SERVICE_KEYS: &[&str] = &[
@@ -94,12 +89,6 @@ pub(super) fn build(root: &Value, dir: &Path, env: Lookup) -> (Vec<Service>, Vec
     };
     let services = b.top(root);
     (services, b.problems)
-}
-
-pub(super) fn child(path: &[Seg], key: &str) -> Vec<Seg> {
-    let mut p = path.to_vec();
-    p.push(Seg::Key(key.to_string()));
-    p
 }
 
 fn kind(v: &Value) -> &'static str {

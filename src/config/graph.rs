@@ -2,8 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::build::{child, Problem};
-use super::locate::Seg;
+use super::locate::{child, Problem, Seg};
 
 /// One service's `depends_on` entries with their positions in the YAML list.
 pub(super) struct Dependencies {

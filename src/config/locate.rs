@@ -13,6 +13,19 @@ pub(crate) enum Seg {
     Index(usize),
 }
 
+/// One thing wrong in a config, at a path of keys and indexes.
+pub(super) struct Problem {
+    pub(super) path: Vec<Seg>,
+    pub(super) message: String,
+}
+
+/// The path of key `key` under `path`.
+pub(super) fn child(path: &[Seg], key: &str) -> Vec<Seg> {
+    let mut p = path.to_vec();
+    p.push(Seg::Key(key.to_string()));
+    p
+}
+
 /// `services.api.depends_on[1]`.
 pub(crate) fn display_path(path: &[Seg]) -> String {
     let mut out = String::new();

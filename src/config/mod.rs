@@ -24,8 +24,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use crate::error::Error;
-use build::Problem;
-use locate::{display_path, Locator};
+use locate::{display_path, Locator, Problem};
 
 /// A config file larger than this is surely a wrong path; refuse it instead of reading it.
 const MAX_CONFIG_SIZE: u64 = 4 << 20;

@@ -3,6 +3,7 @@
 //! poll timeout. What happens to a service is decided by the pure table in `service`;
 //! this loop measures facts, delivers events, and performs the actions it gets back.
 
+mod actions;
 mod children;
 mod control;
 mod cron;
@@ -23,16 +24,15 @@ mod unit;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ipc::CronRun;
-use crate::logger::{self, debug, error, info, warning};
-use crate::paths::{Paths, Stream};
+use crate::logger::{debug, info, warning};
+use crate::paths::Paths;
 use crate::state::{PidFile, StateFile};
 use crate::sys;
 use children::{Workers, MARKER_SERVICE, MARKER_STATE_DIR};
 use control::Client;
 use output::{Output, Pipe, ReadOutcome};
 use requests::Waiter;
-use service::{Action, Event, StopIntent};
+use service::{Event, StopIntent};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
@@ -40,7 +40,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use timers::Timers;
 use unit::Unit;
 
@@ -118,7 +118,10 @@ pub struct Supervisor {
 /// Runs a supervisor until it is told to stop (or, in the foreground, until nothing can
 /// ever run again). Returns the process exit code.
 pub fn run(paths: Paths, config: Config, mut opts: Options) -> Result<i32> {
-    let mut sup = match startup::start(&paths, config, opts.foreground) {
+    let foreground = opts.foreground;
+    let built = startup::start(&paths, &config, foreground)
+        .and_then(|started| Supervisor::new(paths, config, foreground, started));
+    let mut sup = match built {
         Ok(sup) => sup,
         Err(e) => {
             if let Some(mut ready) = opts.ready.take() {
@@ -138,6 +141,47 @@ pub fn run(paths: Paths, config: Config, mut opts: Options) -> Result<i32> {
 }
 
 impl Supervisor {
+    fn new(
+        paths: Paths,
+        config: Config,
+        foreground: bool,
+        started: startup::Started,
+    ) -> Result<Supervisor> {
+        let wake = started
+            .signals
+            .pipe_writer
+            .try_clone()
+            .map_err(|e| Error::io("signal pipe", e))?;
+        Ok(Supervisor {
+            output: Output::new(paths.clone(), foreground),
+            workers: Workers::new(wake, &paths.dir),
+            persist: persist::Persister::start(paths.clone()),
+            index: index_of(&started.units),
+            units: started.units,
+            paths,
+            config,
+            timers: Timers::default(),
+            pipes: Vec::new(),
+            clients: Vec::new(),
+            listener: started.listener,
+            signals: started.signals,
+            next_client: 0,
+            next_generation: 0,
+            waiters: Vec::new(),
+            settled: Vec::new(),
+            shutting_down: false,
+            accept_paused: false,
+            reload: None,
+            first_failure: None,
+            retired: Vec::new(),
+            foreground,
+            pid1: sys::getpid() == 1,
+            state_dirty: true,
+            pids_dirty: true,
+            _pid_lock: started.pid_lock,
+        })
+    }
+
     fn run_loop(&mut self) -> Result<i32> {
         let mut fds: Vec<libc::pollfd> = Vec::new();
         loop {
@@ -283,115 +327,6 @@ impl Supervisor {
         }
     }
 
-    fn perform(&mut self, i: usize, action: Action) -> Option<Event> {
-        match action {
-            Action::Spawn => return Some(self.spawn_instance(i)),
-            Action::SpawnCheck => return Some(self.spawn_check(i)),
-            Action::KillCheck { pid } => {
-                let _ = sys::killpg(pid, libc::SIGKILL);
-            }
-            Action::Signal { sig } => {
-                if let Some(pgid) = self.units[i].svc.group() {
-                    let _ = sys::killpg(pgid, sig);
-                }
-                self.signal_marked(i, sig);
-            }
-            Action::KillAll => self.kill_all(i),
-            Action::Arm(timer, after) => {
-                let epoch = self.units[i].svc.epoch;
-                self.timers.after(after, Timer::Unit(i, epoch, timer));
-            }
-            Action::Probe => {
-                let u = &self.units[i];
-                if let Some(check) = u.cfg.health_check.as_ref() {
-                    let launched = health::launch(&mut self.workers, &u.cfg, check, i, u.svc.epoch);
-                    if let Err(e) = launched {
-                        return Some(Event::ProbeFailedToLaunch {
-                            error: e.to_string(),
-                        });
-                    }
-                }
-            }
-            Action::Hook {
-                event,
-                outcome,
-                exit,
-                pid,
-            } => hooks::fire(
-                &mut self.workers,
-                &self.units[i].cfg,
-                event,
-                outcome,
-                exit,
-                pid,
-            ),
-            Action::ArmCron => self.arm_cron(i),
-            Action::DisarmCron => {
-                let gen = self.next_gen();
-                if let Some(c) = self.units[i].cron.as_mut() {
-                    c.gen = gen;
-                    c.next = None;
-                }
-            }
-            Action::CronBegin { key } => self.cron_record(i, key, false),
-            Action::CronSkipped { key } => self.cron_record(i, key, true),
-            Action::CronFinished {
-                key,
-                uptime,
-                status,
-            } => {
-                if let Some(c) = self.units[i].cron.as_mut() {
-                    let (code, signal) = policy::split(Some(status));
-                    c.finish(&key, uptime, code, signal);
-                }
-            }
-            Action::Failure { code } => {
-                self.first_failure.get_or_insert(code);
-            }
-            Action::StopDone => self.settled.push(i),
-            Action::Log(level, msg) => logger::log(level, &msg),
-        }
-        self.state_dirty = true;
-        None
-    }
-
-    fn spawn_instance(&mut self, i: usize) -> Event {
-        let u = &self.units[i];
-        match children::spawn(&u.cfg, &u.cfg.command, &[], &self.paths.dir) {
-            Ok(s) => {
-                let name = u.cfg.name.clone();
-                self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
-                self.add_pipes(&name, s.stdout, s.stderr);
-                Event::Spawned {
-                    pid: s.pid,
-                    wall: SystemTime::now(),
-                }
-            }
-            Err(e) => Event::SpawnFailed {
-                error: e.to_string(),
-            },
-        }
-    }
-
-    fn spawn_check(&mut self, i: usize) -> Event {
-        let u = &self.units[i];
-        let Some(skip) = u.cfg.skip.as_deref() else {
-            return Event::CheckFailed {
-                error: "no skip check configured".into(),
-            };
-        };
-        match children::spawn(&u.cfg, skip, &[], &self.paths.dir) {
-            Ok(s) => {
-                let name = u.cfg.name.clone();
-                self.add_pipes(&name, s.stdout, s.stderr);
-                Event::CheckSpawned { pid: s.pid }
-            }
-            Err(e) => Event::CheckFailed {
-                error: e.to_string(),
-            },
-        }
-    }
-
     /// A stop for unit `i`; with no live instance, processes an earlier one left behind
     /// (found by their markers) are what is stopped.
     fn stop(&mut self, i: usize, intent: StopIntent) {
@@ -503,18 +438,6 @@ impl Supervisor {
         }
     }
 
-    fn cron_record(&mut self, i: usize, key: String, skipped: bool) {
-        if let Some(c) = self.units[i].cron.as_mut() {
-            c.push(CronRun {
-                started_at: key,
-                duration_ms: skipped.then_some(0),
-                exit_code: None,
-                signal: None,
-                skipped,
-            });
-        }
-    }
-
     // ----- output ---------------------------------------------------------------------
 
     fn on_pipes(&mut self, ready: &[i16]) {
@@ -530,15 +453,6 @@ impl Supervisor {
         }
         for idx in closed.into_iter().rev() {
             self.pipes.swap_remove(idx);
-        }
-    }
-
-    fn add_pipes(&mut self, name: &str, stdout: File, stderr: File) {
-        for (stream, file) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
-            match Pipe::new(name, stream, file) {
-                Ok(p) => self.pipes.push(p),
-                Err(e) => error!("{name}: cannot read {} pipe: {e}", stream.as_str()),
-            }
         }
     }
 

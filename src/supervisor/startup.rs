@@ -2,7 +2,7 @@
 //! (stale files, and its service processes: never two copies of a service), then set up
 //! the signal pipe, subreaping and the control socket.
 
-use super::{Signals, Supervisor, Unit, MARKER_SERVICE, MARKER_STATE_DIR};
+use super::{Signals, Unit, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::logger::{info, warning};
@@ -20,7 +20,17 @@ use std::time::{Duration, Instant};
 /// How long recovery waits for a dead supervisor's services to go after SIGTERM.
 const RECOVERY_GRACE: Duration = Duration::from_secs(5);
 
-pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<Supervisor> {
+/// What becoming the supervisor yields: the loop is built from these.
+pub(super) struct Started {
+    /// The flock on sysg.pid, held for the supervisor's lifetime.
+    pub pid_lock: File,
+    pub signals: Signals,
+    pub listener: UnixListener,
+    /// The configured services, cron history taken over from state.json.
+    pub units: Vec<Unit>,
+}
+
+pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<Started> {
     crate::state::ensure_dir(paths)?;
     if foreground {
         crate::terminal::start();
@@ -66,38 +76,11 @@ pub(super) fn start(paths: &Paths, config: Config, foreground: bool) -> Result<S
             Unit::new(svc.clone(), history)
         })
         .collect();
-    let wake = signals
-        .pipe_writer
-        .try_clone()
-        .map_err(|e| Error::io("signal pipe", e))?;
-    let pid1 = sys::getpid() == 1;
-    Ok(Supervisor {
-        paths: paths.clone(),
-        output: super::Output::new(paths.clone(), foreground),
-        workers: super::Workers::new(wake, &paths.dir),
-        persist: super::persist::Persister::start(paths.clone()),
-        config,
-        index: super::index_of(&units),
-        units,
-        timers: Default::default(),
-        pipes: Vec::new(),
-        clients: Vec::new(),
-        listener,
+    Ok(Started {
+        pid_lock,
         signals,
-        next_client: 0,
-        next_generation: 0,
-        waiters: Vec::new(),
-        settled: Vec::new(),
-        shutting_down: false,
-        accept_paused: false,
-        reload: None,
-        first_failure: None,
-        retired: Vec::new(),
-        foreground,
-        pid1,
-        state_dirty: true,
-        pids_dirty: true,
-        _pid_lock: pid_lock,
+        listener,
+        units,
     })
 }
 

@@ -1,0 +1,145 @@
+//! The loop's side of the table: each `service::Action` performed as a syscall, a
+//! timer, a worker thread or a record, and the spawns whose results go back to the table
+//! as events.
+
+use super::output::Pipe;
+use super::service::{Action, Event};
+use super::{children, health, hooks, policy, Supervisor, Timer};
+use crate::ipc::CronRun;
+use crate::logger::{self, error};
+use crate::paths::Stream;
+use crate::sys;
+use std::fs::File;
+use std::time::SystemTime;
+
+impl Supervisor {
+    pub(super) fn perform(&mut self, i: usize, action: Action) -> Option<Event> {
+        match action {
+            Action::Spawn => return Some(self.spawn_instance(i)),
+            Action::SpawnCheck => return Some(self.spawn_check(i)),
+            Action::KillCheck { pid } => {
+                let _ = sys::killpg(pid, libc::SIGKILL);
+            }
+            Action::Signal { sig } => {
+                if let Some(pgid) = self.units[i].svc.group() {
+                    let _ = sys::killpg(pgid, sig);
+                }
+                self.signal_marked(i, sig);
+            }
+            Action::KillAll => self.kill_all(i),
+            Action::Arm(timer, after) => {
+                let epoch = self.units[i].svc.epoch;
+                self.timers.after(after, Timer::Unit(i, epoch, timer));
+            }
+            Action::Probe => {
+                let u = &self.units[i];
+                if let Some(check) = u.cfg.health_check.as_ref() {
+                    let launched = health::launch(&mut self.workers, &u.cfg, check, i, u.svc.epoch);
+                    if let Err(e) = launched {
+                        return Some(Event::ProbeFailedToLaunch {
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Action::Hook {
+                event,
+                outcome,
+                exit,
+                pid,
+            } => hooks::fire(
+                &mut self.workers,
+                &self.units[i].cfg,
+                event,
+                outcome,
+                exit,
+                pid,
+            ),
+            Action::ArmCron => self.arm_cron(i),
+            Action::DisarmCron => {
+                let gen = self.next_gen();
+                if let Some(c) = self.units[i].cron.as_mut() {
+                    c.gen = gen;
+                    c.next = None;
+                }
+            }
+            Action::CronBegin { key } => self.cron_record(i, key, false),
+            Action::CronSkipped { key } => self.cron_record(i, key, true),
+            Action::CronFinished {
+                key,
+                uptime,
+                status,
+            } => {
+                if let Some(c) = self.units[i].cron.as_mut() {
+                    let (code, signal) = policy::split(Some(status));
+                    c.finish(&key, uptime, code, signal);
+                }
+            }
+            Action::Failure { code } => {
+                self.first_failure.get_or_insert(code);
+            }
+            Action::StopDone => self.settled.push(i),
+            Action::Log(level, msg) => logger::log(level, &msg),
+        }
+        self.state_dirty = true;
+        None
+    }
+
+    fn spawn_instance(&mut self, i: usize) -> Event {
+        let u = &self.units[i];
+        match children::spawn(&u.cfg, &u.cfg.command, &[], &self.paths.dir) {
+            Ok(s) => {
+                let name = u.cfg.name.clone();
+                self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
+                self.add_pipes(&name, s.stdout, s.stderr);
+                Event::Spawned {
+                    pid: s.pid,
+                    wall: SystemTime::now(),
+                }
+            }
+            Err(e) => Event::SpawnFailed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn spawn_check(&mut self, i: usize) -> Event {
+        let u = &self.units[i];
+        let Some(skip) = u.cfg.skip.as_deref() else {
+            return Event::CheckFailed {
+                error: "no skip check configured".into(),
+            };
+        };
+        match children::spawn(&u.cfg, skip, &[], &self.paths.dir) {
+            Ok(s) => {
+                let name = u.cfg.name.clone();
+                self.add_pipes(&name, s.stdout, s.stderr);
+                Event::CheckSpawned { pid: s.pid }
+            }
+            Err(e) => Event::CheckFailed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn cron_record(&mut self, i: usize, key: String, skipped: bool) {
+        if let Some(c) = self.units[i].cron.as_mut() {
+            c.push(CronRun {
+                started_at: key,
+                duration_ms: skipped.then_some(0),
+                exit_code: None,
+                signal: None,
+                skipped,
+            });
+        }
+    }
+
+    fn add_pipes(&mut self, name: &str, stdout: File, stderr: File) {
+        for (stream, file) in [(Stream::Stdout, stdout), (Stream::Stderr, stderr)] {
+            match Pipe::new(name, stream, file) {
+                Ok(p) => self.pipes.push(p),
+                Err(e) => error!("{name}: cannot read {} pipe: {e}", stream.as_str()),
+            }
+        }
+    }
+}
