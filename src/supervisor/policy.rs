@@ -19,6 +19,14 @@ impl ExitStatus {
         self == ExitStatus::Code(0)
     }
 
+    /// As supervisor.log says it: "exit code 3", "SIGKILL".
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exit code {c}"),
+            ExitStatus::Signal(s) => crate::config::signal_name(s),
+        }
+    }
+
     /// The shell convention: a code as is, a signal as 128 + its number.
     pub fn as_code(self) -> i32 {
         match self {

@@ -54,7 +54,7 @@ impl Supervisor {
                 self.deliver(i, Event::LeaderExited { status, survivors });
             }
             None if self.workers.route_exit(pid, status) => {}
-            None => debug!("reaped orphan pid {pid} ({})", service::describe(status)),
+            None => debug!("reaped orphan pid {pid} ({})", status.describe()),
         }
     }
 

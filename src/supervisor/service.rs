@@ -259,7 +259,6 @@ mod queries;
 mod steps;
 mod table;
 
-pub use steps::describe;
 pub use table::on_event;
 
 #[cfg(test)]

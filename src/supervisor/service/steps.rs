@@ -259,10 +259,3 @@ pub(super) fn apply_policy(
         }
     }
 }
-
-pub fn describe(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Code(c) => format!("exit code {c}"),
-        ExitStatus::Signal(s) => crate::config::signal_name(s),
-    }
-}

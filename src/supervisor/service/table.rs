@@ -1,4 +1,22 @@
-//! The table itself: one arm per (phase, event) cell.
+//! The table itself: one arm per (phase, event) cell. Read by rows:
+//!
+//! - Pending: Deps(Ready) -> Checking (skip set) or Starting; Deps(Wait) -> Pending
+//!   naming the dependency; Deps(Blocked) -> Failed.
+//! - Checking: CheckSpawned arms its deadline; CheckDeadline kills it; CheckExited (or
+//!   CheckFailed) -> a stop asked meanwhile applies, else Skipped on exit 0, else Starting.
+//! - Starting: Spawned -> Running (up timer, or a probe at once); SpawnFailed ->
+//!   on_start.error, then the policy (a cron job: Idle).
+//! - Running: UpTimer / passing probe -> up; failing probes -> retry, then an Unhealthy
+//!   stop; LeaderExited -> conclude, or Stopping (Crashed) while its group lives on.
+//! - Stopping: LeaderExited / GroupGone / a deadline with nothing left -> conclude;
+//!   KillDeadline / Recheck with survivors -> SIGKILL and look again.
+//! - Backoff: BackoffDue -> Starting (restarted). Idle: CronDue -> Starting.
+//! - Stop, in any state: with processes -> Stopping (a Shutdown is never downgraded);
+//!   without -> Stopped, or Stopping for strays an earlier instance left.
+//! - Start by hand, in any state without processes: fresh counters -> Pending (cron: Idle).
+//!
+//! Concluding applies the stop's intent (Stopped, or a fresh start) or, for an exit on
+//! its own, the hooks and `policy::after_exit`.
 
 use super::steps::*;
 use super::*;
@@ -239,7 +257,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 Level::Info,
                 format!(
                     "{name} exited ({}) after {:.1}s",
-                    describe(status),
+                    status.describe(),
                     now.saturating_duration_since(inst.started).as_secs_f64()
                 ),
             ));
@@ -301,7 +319,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
         ) => {
             out.push(log(
                 Level::Debug,
-                format!("{name} leader exited ({})", describe(status)),
+                format!("{name} leader exited ({})", status.describe()),
             ));
             next.last_exit = Some(status);
             let leader = Leader::Exited(inst.clone(), status);
