@@ -124,11 +124,6 @@ pub fn all_pids() -> Vec<i32> {
         .collect()
 }
 
-/// Every live process whose process group is `pgid`, sorted by pid.
-pub fn group_members(pgid: i32) -> Vec<ProcStat> {
-    by_group(&[pgid]).remove(&pgid).unwrap_or_default()
-}
-
 /// Members of several process groups with one pass over `/proc` (status for 100 services
 /// must not read `/proc` 100 times). Each list is sorted by pid; groups with no live
 /// member are absent.
@@ -151,19 +146,6 @@ pub fn by_group(pgids: &[i32]) -> HashMap<i32, Vec<ProcStat>> {
     groups
 }
 
-/// Every live process (except this one) whose environment carries all of `markers`
-/// (`KEY=value` entries) and none of the keys in `unless`, sorted by pid: a service's
-/// descendants wherever they went (double fork, `setsid`). One read of each environ.
-pub fn marked_processes(markers: &[(&str, &str)], unless: &[&str]) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut pids: Vec<i32> = all_pids()
-        .into_iter()
-        .filter(|&pid| pid != me && environ_matches(pid, markers, unless))
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
 /// Every live process (except this one) whose environment holds `marker` and, for `key`,
 /// one of `values`, sorted by pid: the processes of many services in one pass.
 pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i32> {
@@ -182,15 +164,26 @@ pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i3
     pids
 }
 
-/// Whether `pid`'s initial environment holds every `markers` entry and no `unless` key.
-/// Unreadable environments (other users', vanished pids) never match.
-pub fn environ_matches(pid: i32, markers: &[(&str, &str)], unless: &[&str]) -> bool {
-    with_environ(pid, |env| {
-        markers
+/// The value of `key` in `pid`'s initial environment, if that environment holds `marker`
+/// and none of the `unless` keys: which service a process belongs to, in one read.
+pub fn marked_value(pid: i32, marker: (&str, &str), key: &str, unless: &[&str]) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    let marked = env_values(&entries, marker.0).any(|v| v == marker.1.as_bytes());
+    if !marked
+        || unless
             .iter()
-            .all(|(k, v)| env_values(env, k).any(|x| x == v.as_bytes()))
-            && !unless.iter().any(|k| env_values(env, k).next().is_some())
-    })
+            .any(|k| env_values(&entries, k).next().is_some())
+    {
+        return None;
+    }
+    let value = env_values(&entries, key).next()?;
+    Some(String::from_utf8_lossy(value).into_owned())
+}
+
+/// Every process in `/proc` (this one included), one stat read each.
+pub fn all_stats() -> Vec<ProcStat> {
+    all_pids().into_iter().filter_map(stat).collect()
 }
 
 /// `test` on the `KEY=value` entries of `pid`'s initial environment; false if unreadable.
@@ -236,6 +229,7 @@ pub fn children_of_self() -> Vec<i32> {
 
 /// Memory, CPU time and threads summed over `pids` (those still alive), and what each
 /// process is.
+#[cfg(test)]
 pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
     let mut seen = HashSet::new();
     let stats: Vec<ProcStat> = pids
@@ -243,10 +237,15 @@ pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
         .filter(|pid| seen.insert(**pid))
         .filter_map(|pid| stat(*pid))
         .collect();
+    summarize(&stats)
+}
+
+/// `snapshot` of processes already read (e.g. by `by_group`): no second stat read.
+pub fn summarize(stats: &[ProcStat]) -> GroupSnapshot {
     let page = crate::sys::page_size();
     let ticks = crate::sys::clock_ticks().max(1) as f64;
     let mut snap = GroupSnapshot::default();
-    for st in &stats {
+    for st in stats {
         snap.rss_bytes = snap
             .rss_bytes
             .saturating_add(st.rss_pages.saturating_mul(page));
@@ -264,17 +263,25 @@ pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
     snap
 }
 
-/// Boot time as Unix seconds (`btime` in `/proc/stat`).
+/// Boot time as Unix seconds (`btime` in `/proc/stat`), read once: it does not change.
 pub fn boot_time_secs() -> Option<u64> {
-    let text = fs::read_to_string("/proc/stat").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+    static BTIME: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BTIME.get_or_init(|| {
+        let text = fs::read_to_string("/proc/stat").ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// When the process started, as Unix seconds with sub-second precision (tick-granular).
+#[cfg(test)]
 pub fn process_start_unix(pid: i32) -> Option<f64> {
-    let ticks = start_time_ticks(pid)?;
+    start_unix_from_ticks(start_time_ticks(pid)?)
+}
+
+/// A kernel start time (ticks since boot) as Unix seconds.
+pub fn start_unix_from_ticks(ticks: u64) -> Option<f64> {
     let btime = boot_time_secs()?;
     Some(btime as f64 + ticks as f64 / crate::sys::clock_ticks().max(1) as f64)
 }
@@ -372,15 +379,28 @@ mod tests {
         assert!(!environ_has(pid, "SYSG_SERVICE", "other"));
         assert!(!environ_has(pid, "SYSG_SERVIC", &marker));
         assert!(all_pids().contains(&pid));
-        let members = group_members(pid);
+        let members = by_group(&[pid]).remove(&pid).unwrap_or_default();
         assert_eq!(members.iter().map(|m| m.pid).collect::<Vec<_>>(), vec![pid]);
+        assert!(all_stats().iter().any(|s| s.pid == pid));
         assert_eq!(
-            marked_processes(&[("SYSG_SERVICE", &marker)], &[]),
-            vec![pid]
+            marked_value(pid, ("SYSG_SERVICE", &marker), "SYSG_SERVICE", &[]),
+            Some(marker.clone())
         );
-        assert!(marked_processes(&[("SYSG_SERVICE", &marker)], &["SYSG_SERVICE"]).is_empty());
-        assert!(marked_processes(&[("SYSG_SERVICE", &marker), ("X", "y")], &[]).is_empty());
-        assert!(group_members(i32::MAX).is_empty());
+        assert_eq!(
+            marked_value(
+                pid,
+                ("SYSG_SERVICE", &marker),
+                "SYSG_SERVICE",
+                &["SYSG_SERVICE"]
+            ),
+            None
+        );
+        assert_eq!(
+            marked_value(pid, ("SYSG_SERVICE", "other"), "SYSG_SERVICE", &[]),
+            None
+        );
+        assert_eq!(marked_value(pid, ("SYSG_SERVICE", &marker), "X", &[]), None);
+        assert!(by_group(&[i32::MAX]).is_empty());
         // One pass for several names: the marker must match and the key be one of them.
         let dir = format!("/state/{marker}");
         assert!(

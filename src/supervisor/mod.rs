@@ -19,6 +19,7 @@ mod requests;
 mod service;
 
 mod startup;
+mod survey;
 mod timers;
 mod unit;
 
@@ -96,6 +97,13 @@ pub struct Supervisor {
     next_client: u64,
     next_generation: u64,
     waiters: Vec<Waiter>,
+    /// What is alive, gathered at most once per loop turn.
+    survey: survey::Survey,
+    /// The state dir as the markers in services' environments spell it.
+    state_dir_text: String,
+    /// Orphaned descendants are re-parented to us (else they go to init and only their
+    /// markers find them).
+    subreaper: bool,
     /// Units whose requested stop is over since waiters were last answered.
     settled: Vec<usize>,
     shutting_down: bool,
@@ -153,6 +161,7 @@ impl Supervisor {
             .try_clone()
             .map_err(|e| Error::io("signal pipe", e))?;
         Ok(Supervisor {
+            state_dir_text: paths.dir.to_string_lossy().into_owned(),
             output: Output::new(paths.clone(), foreground),
             workers: Workers::new(wake, &paths.dir),
             persist: persist::Persister::start(paths.clone()),
@@ -168,6 +177,8 @@ impl Supervisor {
             next_client: 0,
             next_generation: 0,
             waiters: Vec::new(),
+            survey: survey::Survey::default(),
+            subreaper: started.subreaper,
             settled: Vec::new(),
             shutting_down: false,
             accept_paused: false,
@@ -188,6 +199,7 @@ impl Supervisor {
             if self.finished() {
                 return Ok(self.finish());
             }
+            self.survey.invalidate();
             fds.clear();
             let entry = |fd: i32, events: i16| libc::pollfd {
                 fd,

@@ -1,24 +1,52 @@
 //! The one reaper and the facts it gathers: every reaped pid routed to its owner (a
 //! service's leader, its skip check, a worker's hook or probe, an orphan), and which
-//! processes of a service are still alive — its group, and what carries its markers.
+//! processes of a service are still alive — its group, and what carries its markers —
+//! from the turn's `Survey`, shared by all services.
 
-use super::children::MARKER_AUX;
 use super::policy::ExitStatus;
 use super::service::{self, Event};
+use super::survey::{self, Census, Known};
 use super::{Supervisor, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::logger::{debug, warning};
 use crate::sys;
+use std::collections::{HashMap, HashSet};
 
 impl Supervisor {
     /// Reaps every exited child, then hands workers' results to the services and
     /// finishes stops whose processes are all gone.
     pub(super) fn reap(&mut self) {
+        let mut reaped = Vec::new();
         while let Some((pid, ws)) = sys::reap_any() {
             let status = match ws {
                 sys::WaitStatus::Exited(c) => ExitStatus::Code(c),
                 sys::WaitStatus::Signaled(s) => ExitStatus::Signal(s),
             };
-            self.on_reaped(pid, status);
+            reaped.push((pid, status));
+        }
+        self.survey.invalidate();
+        if !reaped.is_empty() {
+            let owners: HashMap<i32, (usize, bool)> = self
+                .units
+                .iter()
+                .enumerate()
+                .flat_map(|(i, u)| {
+                    let leader = u.svc.live().map(|r| (r.pid, (i, false)));
+                    let check = u.svc.check_pid().map(|p| (p, (i, true)));
+                    leader.into_iter().chain(check)
+                })
+                .collect();
+            for (pid, status) in reaped {
+                match owners.get(&pid) {
+                    Some(&(i, true)) => self.deliver(i, Event::CheckExited { status }),
+                    Some(&(i, false)) => {
+                        self.pids_dirty = true;
+                        let survivors = self.survivors(i);
+                        self.deliver(i, Event::LeaderExited { status, survivors });
+                    }
+                    None if self.workers.route_exit(pid, status) => {}
+                    None => debug!("reaped orphan pid {pid} ({})", status.describe()),
+                }
+            }
         }
         for r in self.workers.collect() {
             if self
@@ -34,103 +62,101 @@ impl Supervisor {
             }
         }
         for i in 0..self.units.len() {
-            if self.units[i].svc.awaits_group() && self.leftovers(i).is_empty() {
+            if self.units[i].svc.awaits_group() && self.survivors(i) == 0 {
                 self.deliver(i, Event::GroupGone);
             }
         }
     }
 
-    fn on_reaped(&mut self, pid: i32, status: ExitStatus) {
-        let owner = self.units.iter().position(|u| {
-            u.svc.live().is_some_and(|r| r.pid == pid) || u.svc.check_pid() == Some(pid)
-        });
-        match owner {
-            Some(i) if self.units[i].svc.check_pid() == Some(pid) => {
-                self.deliver(i, Event::CheckExited { status });
-            }
-            Some(i) => {
-                self.pids_dirty = true;
-                let survivors = self.leftovers(i).len();
-                self.deliver(i, Event::LeaderExited { status, survivors });
-            }
-            None if self.workers.route_exit(pid, status) => {}
-            None => debug!("reaped orphan pid {pid} ({})", status.describe()),
+    fn known(&self) -> Known<'_> {
+        let mut known = Known {
+            leaders: HashSet::new(),
+            groups: HashSet::new(),
+            state_dir: self.state_dir_text.as_str(),
+            subreaper: self.subreaper,
+        };
+        for u in &self.units {
+            known.leaders.extend(u.svc.live().map(|r| r.pid));
+            known.leaders.extend(u.svc.check_pid());
+            known.groups.extend(u.svc.group());
+            known.groups.extend(u.svc.check_pid());
         }
+        known
     }
 
-    /// Processes of unit `i` still alive: members of its current group, and when a stop
-    /// was requested, anything carrying its markers (escaped via setsid or a double
-    /// fork). After an exit on its own only the group and our own children are checked:
-    /// one syscall when the group is empty, which keeps a crash-restart cycle cheap;
-    /// escaped processes are still found by the next stop.
-    pub(super) fn leftovers(&self, i: usize) -> Vec<i32> {
-        let u = &self.units[i];
-        let mut pids = Vec::new();
-        if let Some(pgid) = u.svc.group() {
-            if sys::group_exists(pgid) {
-                pids.extend(
-                    crate::procfs::group_members(pgid)
-                        .iter()
-                        .filter(|p| p.state != 'Z')
-                        .map(|p| p.pid),
-                );
-            }
+    fn census(&mut self) -> &Census {
+        if self.survey.census.is_none() {
+            let census = survey::take_census(&self.known());
+            self.survey.census = Some(census);
         }
-        if u.svc.stop_requested() || u.svc.group().is_none() {
-            for pid in self.marked(i) {
-                if !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-            return pids;
+        self.survey.census.get_or_insert_with(Census::default)
+    }
+
+    /// Escaped processes of service `name` among our own children.
+    fn orphans_of(&mut self, name: &str) -> usize {
+        if self.survey.orphans.is_none() {
+            let orphans = survey::take_orphans(&self.known());
+            self.survey.orphans = Some(orphans);
         }
-        // Escaped descendants whose parent has died were re-parented to us: our own
-        // children are few, so only those not known as someone's leader are read.
-        let known = |pid: i32| {
-            self.units.iter().any(|u| {
-                u.svc.live().is_some_and(|r| r.pid == pid) || u.svc.check_pid() == Some(pid)
-            })
+        self.survey
+            .orphans
+            .as_ref()
+            .and_then(|o| o.get(name))
+            .map_or(0, Vec::len)
+    }
+
+    /// How many processes of unit `i` are still alive, as the table's events need it:
+    /// its group (one syscall when it is empty, the usual case) and its escapees. The
+    /// group is checked before the escapees: a process leaving the group for us is seen
+    /// in one place or the other, never in neither.
+    pub(super) fn survivors(&mut self, i: usize) -> usize {
+        let group = self.units[i].svc.group().filter(|&g| sys::group_exists(g));
+        let members = match group {
+            Some(pgid) => self.census().groups.get(&pgid).map_or(0, Vec::len),
+            None => 0,
         };
-        let dir = self.paths.dir.to_string_lossy();
-        let markers = [
-            (MARKER_SERVICE, u.cfg.name.as_str()),
-            (MARKER_STATE_DIR, &*dir),
-        ];
-        for pid in crate::procfs::children_of_self() {
-            if !known(pid)
-                && !pids.contains(&pid)
-                && crate::procfs::environ_matches(pid, &markers, &[MARKER_AUX])
-                && alive(pid)
-            {
-                pids.push(pid);
-            }
-        }
+        let name = self.units[i].cfg.name.clone();
+        let escaped = if self.subreaper {
+            self.orphans_of(&name)
+        } else {
+            self.marked(i).len()
+        };
+        members + escaped
+    }
+
+    /// Every live process of unit `i` (its group and its marked escapees): what a kill
+    /// deadline counts and kills.
+    pub(super) fn leftovers(&mut self, i: usize) -> Vec<i32> {
+        let group = self.units[i].svc.group();
+        let mut pids: Vec<i32> = match group {
+            Some(pgid) => self.census().groups.get(&pgid).cloned().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        pids.extend(self.marked(i));
         pids
     }
 
-    /// Live processes carrying unit `i`'s markers, its skip check aside. One /proc pass.
-    pub(super) fn marked(&self, i: usize) -> Vec<i32> {
-        let dir = self.paths.dir.to_string_lossy();
-        let check = self.units[i].svc.check_pid();
-        let markers = [
-            (MARKER_SERVICE, self.units[i].cfg.name.as_str()),
-            (MARKER_STATE_DIR, &dir),
-        ];
-        // Hooks carry the service's markers too, but run on their own clock.
-        crate::procfs::marked_processes(&markers, &[MARKER_AUX])
-            .into_iter()
-            .filter(|&pid| Some(pid) != check && alive(pid))
-            .collect()
+    /// Live processes carrying unit `i`'s markers outside its group.
+    pub(super) fn marked(&mut self, i: usize) -> Vec<i32> {
+        let name = self.units[i].cfg.name.clone();
+        let group = self.units[i].svc.group();
+        self.census()
+            .marked
+            .get(&name)
+            .map(|list| {
+                list.iter()
+                    .filter(|&&(_, pgid)| Some(pgid) != group)
+                    .map(|&(pid, _)| pid)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// `sig` to every marked process of unit `i` outside its group (the group itself is
     /// signalled as one).
-    pub(super) fn signal_marked(&self, i: usize, sig: i32) {
-        let pgid = self.units[i].svc.group();
+    pub(super) fn signal_marked(&mut self, i: usize, sig: i32) {
         for pid in self.marked(i) {
-            if crate::procfs::stat(pid).map(|s| s.pgid) != pgid {
-                let _ = sys::kill(pid, sig);
-            }
+            let _ = sys::kill(pid, sig);
         }
     }
 
@@ -159,38 +185,39 @@ impl Supervisor {
         }
     }
 
-    /// Kills what is left carrying a service's markers once every service has stopped:
-    /// descendants of hooks and health probes that left their process group (setsid,
-    /// double fork) and outlived them. Their group died with them; these never outlive
-    /// the supervisor. One pass over /proc.
+    /// Kills what is left once every service has stopped: descendants of hooks and
+    /// health probes that left their process group (setsid, double fork) and outlived
+    /// them, found by their markers, and any child of ours at all (a descendant that
+    /// cleared its environment is still re-parented to us). These never outlive the
+    /// supervisor. One pass over /proc.
     pub(super) fn sweep_escapees(&self) {
-        let dir = self.paths.dir.to_string_lossy();
+        let dir = self.state_dir_text.as_str();
         let names: Vec<&str> = self
             .units
             .iter()
             .map(|u| u.cfg.name.as_str())
             .chain(self.retired.iter().map(String::as_str))
             .collect();
-        let left: Vec<i32> =
-            crate::procfs::marked_by_any((MARKER_STATE_DIR, &dir), MARKER_SERVICE, &names)
+        let mut left: Vec<i32> =
+            crate::procfs::marked_by_any((MARKER_STATE_DIR, dir), MARKER_SERVICE, &names)
                 .into_iter()
-                .filter(|&pid| alive(pid))
+                .filter(|&pid| survey::alive(pid))
                 .collect();
+        for pid in crate::procfs::children_of_self() {
+            if survey::alive(pid) && !left.contains(&pid) {
+                left.push(pid);
+            }
+        }
         if left.is_empty() {
             return;
         }
         warning!(
-            "killing {} process(es) still carrying a service's markers after every \
-             service stopped (escaped from a hook or probe): {left:?}",
+            "killing {} process(es) left after every service stopped (escaped from a hook \
+             or probe, or re-parented to us): {left:?}",
             left.len()
         );
         for pid in left {
             let _ = sys::kill(pid, libc::SIGKILL);
         }
     }
-}
-
-/// Exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z')
 }

@@ -9,6 +9,7 @@ use crate::logger::{info, warning};
 use crate::paths::Paths;
 use crate::state::{PidFile, StateFile};
 use crate::sys;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -28,6 +29,7 @@ pub(super) struct Started {
     pub listener: UnixListener,
     /// The configured services, cron history taken over from state.json.
     pub units: Vec<Unit>,
+    pub subreaper: bool,
 }
 
 pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<Started> {
@@ -46,9 +48,13 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
     stop_leftovers(paths, &names);
 
-    if let Err(e) = sys::set_child_subreaper() {
-        warning!("cannot become child subreaper ({e}); escaped processes will not be adopted");
-    }
+    let subreaper = match sys::set_child_subreaper() {
+        Ok(()) => true,
+        Err(e) => {
+            warning!("cannot become child subreaper ({e}); escaped processes will not be adopted");
+            false
+        }
+    };
     let signals = install_signals()?;
     let listener = bind_socket(paths)?;
     crate::state::write_atomic(
@@ -81,6 +87,7 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
         signals,
         listener,
         units,
+        subreaper,
     })
 }
 
@@ -151,6 +158,9 @@ pub fn stop_leftovers(paths: &Paths, also: &[String]) {
     names.sort();
     names.dedup();
 
+    // One pass over /proc for the groups and one for the markers, whatever the number
+    // of services.
+    let mut groups: HashMap<i32, String> = HashMap::new();
     let mut targets: Vec<(String, i32)> = Vec::new();
     for name in &names {
         if let (Some(&pid), Some(rec)) = (pids.services.get(name), state.services.get(name)) {
@@ -159,17 +169,24 @@ pub fn stop_leftovers(paths: &Paths, also: &[String]) {
             if same {
                 targets.push((name.clone(), pid));
                 if let Some(pgid) = rec.pgid {
-                    for p in crate::procfs::group_members(pgid) {
-                        targets.push((name.clone(), p.pid));
-                    }
+                    groups.insert(pgid, name.clone());
                 }
             }
         }
-        for pid in crate::procfs::marked_processes(
-            &[(MARKER_SERVICE, name), (MARKER_STATE_DIR, &dir)],
-            &[],
-        ) {
-            targets.push((name.clone(), pid));
+    }
+    let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let me = sys::getpid();
+    for st in crate::procfs::all_stats() {
+        if st.pid == me || st.state == 'Z' {
+            continue;
+        }
+        if let Some(name) = groups.get(&st.pgid) {
+            targets.push((name.clone(), st.pid));
+        } else if let Some(name) =
+            crate::procfs::marked_value(st.pid, (MARKER_STATE_DIR, &dir), MARKER_SERVICE, &[])
+                .filter(|n| wanted.contains(n.as_str()))
+        {
+            targets.push((name, st.pid));
         }
     }
     targets.sort();

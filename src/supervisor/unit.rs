@@ -81,7 +81,7 @@ impl Unit {
             status: rec.status,
             pid: rec.pid,
             started_at: rec.started_at,
-            uptime_s: live.map(|r| uptime_secs(r, now)),
+            uptime_s: None,
             restart_count: self.svc.restart_count,
             max_restarts: self.cfg.max_restarts,
             exit_code: rec.exit_code,
@@ -100,10 +100,13 @@ impl Unit {
             cron: rec.cron,
         };
         if let Some(run) = live {
-            let members: Vec<i32> = groups
-                .get(&run.pid)
-                .map_or_else(Vec::new, |g| g.iter().map(|p| p.pid).collect());
-            let snap = crate::procfs::snapshot(&members);
+            let members = groups.get(&run.pid).map_or(&[][..], Vec::as_slice);
+            let leader_ticks = members
+                .iter()
+                .find(|p| p.pid == run.pid)
+                .map(|p| p.start_ticks);
+            st.uptime_s = Some(uptime_secs(run, leader_ticks, now));
+            let snap = crate::procfs::summarize(members);
             st.rss_bytes = Some(snap.rss_bytes);
             st.cpu_s = Some(snap.cpu_s);
             st.tasks = Some(snap.tasks);
@@ -115,11 +118,12 @@ impl Unit {
 
 /// Uptime from the kernel's start time of the process (DESIGN pitfall 15), falling back
 /// to our own clock if /proc cannot say.
-fn uptime_secs(run: &Instance, now: Instant) -> u64 {
+fn uptime_secs(run: &Instance, leader_ticks: Option<u64>, now: Instant) -> u64 {
     let wall = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64());
-    match (crate::procfs::process_start_unix(run.pid), wall) {
+    let start = leader_ticks.and_then(crate::procfs::start_unix_from_ticks);
+    match (start, wall) {
         (Some(start), Ok(now_wall)) if now_wall >= start => (now_wall - start) as u64,
         _ => now.duration_since(run.started).as_secs(),
     }
