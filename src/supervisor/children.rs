@@ -111,6 +111,11 @@ pub const MARKER_AUX: &str = "SYSG_HOOK";
 pub enum Done {
     Hook,
     Probe(ProbeResult),
+    /// A reload's config, read and validated off the loop thread, for `client`.
+    Config {
+        client: u64,
+        result: Result<crate::config::Config, String>,
+    },
 }
 
 pub struct ProbeResult {
@@ -209,16 +214,17 @@ impl Workers {
         self.running
     }
 
-    /// Takes the reports of workers that finished since the last call.
-    pub fn collect(&mut self) -> Vec<ProbeResult> {
-        let mut probes = Vec::new();
+    /// Takes the reports of workers that finished since the last call (hooks are only
+    /// counted).
+    pub fn collect(&mut self) -> Vec<Done> {
+        let mut reports = Vec::new();
         while let Ok(done) = self.done_rx.try_recv() {
             match done {
                 Done::Hook => self.running = self.running.saturating_sub(1),
-                Done::Probe(p) => probes.push(p),
+                other => reports.push(other),
             }
         }
-        probes
+        reports
     }
 
     /// Gives a reaped pid to the worker that owns it. False if no worker does.

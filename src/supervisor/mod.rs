@@ -110,6 +110,8 @@ pub struct Supervisor {
     /// Out of file descriptors: the listener is left alone until a timer resumes it,
     /// instead of poll reporting the pending connection again and again.
     accept_paused: bool,
+    /// A reload whose config is being read and validated off the loop: its client.
+    loading: Option<u64>,
     /// A reload in progress: the new config and the client to answer.
     reload: Option<(Config, u64)>,
     first_failure: Option<i32>,
@@ -182,6 +184,7 @@ impl Supervisor {
             settled: Vec::new(),
             shutting_down: false,
             accept_paused: false,
+            loading: None,
             reload: None,
             first_failure: None,
             retired: Vec::new(),
@@ -489,7 +492,7 @@ impl Supervisor {
     }
 
     fn finished(&self) -> bool {
-        if self.reload.is_some() {
+        if self.reload.is_some() || self.loading.is_some() {
             return false;
         }
         // Hooks are bounded by their timeouts, so waiting for them cannot hang shutdown.

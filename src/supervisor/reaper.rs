@@ -3,6 +3,7 @@
 //! processes of a service are still alive — its group, and what carries its markers —
 //! from the turn's `Survey`, shared by all services.
 
+use super::children::Done;
 use super::policy::ExitStatus;
 use super::service::{self, Event};
 use super::survey::{self, Census, Known};
@@ -48,17 +49,20 @@ impl Supervisor {
                 }
             }
         }
-        for r in self.workers.collect() {
-            if self
-                .units
-                .get(r.unit)
-                .is_some_and(|u| u.svc.epoch == r.generation)
-            {
-                let ev = Event::ProbeResult {
-                    healthy: r.healthy,
-                    detail: r.detail,
-                };
-                self.deliver(r.unit, ev);
+        for done in self.workers.collect() {
+            match done {
+                Done::Probe(r) => {
+                    let current = self.units.get(r.unit).map(|u| u.svc.epoch);
+                    if current == Some(r.generation) {
+                        let ev = Event::ProbeResult {
+                            healthy: r.healthy,
+                            detail: r.detail,
+                        };
+                        self.deliver(r.unit, ev);
+                    }
+                }
+                Done::Config { client, result } => self.on_config_loaded(client, result),
+                Done::Hook => {}
             }
         }
         for i in 0..self.units.len() {

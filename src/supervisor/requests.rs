@@ -4,7 +4,9 @@
 use super::control::{self, Client, ClientEvent};
 use super::service::StopIntent;
 use super::unit::Unit;
+use super::children::{Done, Link};
 use super::{Supervisor, Timer};
+use crate::config::Config;
 use crate::ipc::{Request, Response, State, StatusReport};
 use crate::logger::{debug, error, info, warning};
 use crate::sys;
@@ -93,6 +95,7 @@ impl Supervisor {
     /// still here at its deadline has stalled: sent nothing, or stopped reading.
     pub(super) fn on_client_deadline(&mut self, id: u64) {
         let waiting = self.waiters.iter().any(|w| w.client == id)
+            || self.loading == Some(id)
             || self.reload.as_ref().is_some_and(|(_, c)| *c == id);
         if !waiting && self.clients.iter().any(|c| c.id == id) {
             debug!("dropping a stalled control client");
@@ -159,7 +162,7 @@ impl Supervisor {
     }
 
     fn busy(&self) -> Option<Response> {
-        (self.shutting_down || self.reload.is_some())
+        (self.shutting_down || self.reload.is_some() || self.loading.is_some())
             .then(|| Response::error("supervisor is shutting down or reloading"))
     }
 
@@ -309,9 +312,31 @@ impl Supervisor {
             return Some(refused);
         }
         let path = path.unwrap_or_else(|| self.config.path.clone());
-        let config = match crate::config::load_regular(&path) {
+        // A huge or slow config is read and validated on a worker thread: status and
+        // everything else keep being answered meanwhile.
+        info!("reload: reading {}", path.display());
+        let job = move |link: Link| {
+            let result = crate::config::load_regular(&path).map_err(|e| e.to_string());
+            link.report(Done::Config { client, result });
+        };
+        if let Err(e) = self.workers.start("config".into(), false, job) {
+            return Some(Response::error(format!("cannot read the config: {e}")));
+        }
+        self.loading = Some(client);
+        None
+    }
+
+    /// The reload's config is read: refused as a whole if it is bad (nothing touched), or
+    /// every service is stopped, then the new ones started.
+    pub(super) fn on_config_loaded(&mut self, client: u64, result: Result<Config, String>) {
+        if self.loading != Some(client) {
+            // Abandoned meanwhile (shutdown), and that client has had its answer.
+            return;
+        }
+        self.loading = None;
+        let config = match result {
             Ok(c) => c,
-            Err(e) => return Some(Response::error(e.to_string())),
+            Err(e) => return self.reply(client, &Response::error(e)),
         };
         info!(
             "reloading: stopping all services, then starting from {}",
@@ -322,11 +347,12 @@ impl Supervisor {
             self.stop(i, StopIntent::Shutdown);
         }
         self.maybe_finish_reload();
-        None
     }
 
     pub(super) fn abandon_reload(&mut self) {
-        if let Some((_, client)) = self.reload.take() {
+        let loading = self.loading.take();
+        let reloading = self.reload.take().map(|(_, client)| client);
+        for client in loading.into_iter().chain(reloading) {
             self.reply(
                 client,
                 &Response::error("reload abandoned: the supervisor is shutting down"),
