@@ -1,5 +1,6 @@
 //! supervisor.log: `2025-12-31T15:30:00.123Z INFO  message`, UTC, rotated at 10 MiB.
-//! A foreground supervisor also prints each line to stderr.
+//! A foreground supervisor also prints each line to stderr. The file is opened and rotated
+//! through [`crate::state_dir`]: a symlink at its name is refused, never written through.
 
 use std::fs::File;
 use std::io::Write;
@@ -105,7 +106,7 @@ pub fn log(level: Level, msg: &str) {
     if sink.size + line.len() as u64 > ROTATE_AT {
         let rotated = sink.path.with_extension("log.1");
         sink.file = None;
-        let _ = std::fs::rename(&sink.path, rotated);
+        let _ = crate::state_dir::rename(&sink.path, &rotated);
         sink.file = crate::state::open_append(&sink.path).ok();
         sink.size = 0;
     }

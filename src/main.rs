@@ -12,6 +12,7 @@ mod logger;
 mod paths;
 mod procfs;
 mod state;
+mod state_dir;
 mod supervisor;
 mod sys;
 mod terminal;

@@ -1,57 +1,30 @@
 //! On-disk state (SPEC §1, §6): atomic JSON writes, pid.json under its flock, sysg.pid,
-//! config_hint. Readers never see half a file: write temp, fsync, rename.
+//! config_hint. Readers never see half a file: write temp, fsync, rename. Every open goes
+//! through [`crate::state_dir`], which never follows a symlink.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ipc::{CronStatus, State};
 use crate::paths::Paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::io;
 use std::path::Path;
 
-/// Creates the state dir (and logs/) with mode 0700, tightening it if it is looser.
+/// Creates or checks the state dir (and logs/) and holds it open: see
+/// [`crate::state_dir::prepare`] for what is refused.
 pub fn ensure_dir(paths: &Paths) -> Result<()> {
-    for dir in [paths.dir.clone(), paths.log_dir()] {
-        fs::create_dir_all(&dir).map_err(|e| Error::io_path("cannot create", &dir, e))?;
-        let meta = fs::metadata(&dir).map_err(|e| Error::io_path("cannot stat", &dir, e))?;
-        if meta.permissions().mode() & 0o777 != 0o700 {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io_path("cannot chmod", &dir, e))?;
-        }
-    }
-    Ok(())
+    crate::state_dir::prepare(paths)
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same dir, fsync, rename.
+/// Writes `bytes` to `path` atomically (see [`crate::state_dir::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::state_dir::write_atomic(path, bytes)
 }
 
-/// Opens (creating, 0600) a file for appending.
+/// Opens (creating, 0600) a file for appending, never through a symlink.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    crate::state_dir::open_append(path)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,7 +59,7 @@ pub struct ServiceRecord {
 
 impl StateFile {
     pub fn read(paths: &Paths) -> Option<StateFile> {
-        let text = fs::read(paths.state_json()).ok()?;
+        let text = crate::state_dir::read(&paths.state_json()).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
@@ -104,7 +77,7 @@ pub struct PidFile {
 
 impl PidFile {
     pub fn read(paths: &Paths) -> PidFile {
-        fs::read(paths.pid_json())
+        crate::state_dir::read(&paths.pid_json())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
@@ -112,12 +85,7 @@ impl PidFile {
 
     /// Rewrites pid.json while holding the flock on pid.json.lock.
     pub fn write(&self, paths: &Paths) -> io::Result<()> {
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(paths.pid_json_lock())?;
+        let lock = crate::state_dir::open_rw(&paths.pid_json_lock())?;
         crate::sys::lock_exclusive(&lock)?;
         let mut bytes = serde_json::to_vec(self).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -127,7 +95,7 @@ impl PidFile {
 
 /// Reads the supervisor pid recorded in sysg.pid, if the file holds one.
 pub fn read_pid_file(paths: &Paths) -> Option<i32> {
-    fs::read_to_string(paths.pid_file())
+    String::from_utf8(crate::state_dir::read(&paths.pid_file()).ok()?)
         .ok()?
         .trim()
         .parse()
@@ -137,7 +105,7 @@ pub fn read_pid_file(paths: &Paths) -> Option<i32> {
 /// A running supervisor holds an exclusive flock on sysg.pid for its whole life. This
 /// asks without writing anything: true when someone holds it.
 pub fn supervisor_lock_held(paths: &Paths) -> bool {
-    match File::open(paths.pid_file()) {
+    match crate::state_dir::open_read(&paths.pid_file()) {
         Ok(f) => matches!(crate::sys::try_lock_shared(&f), Ok(false)),
         Err(_) => false,
     }
@@ -152,7 +120,7 @@ pub fn running_supervisor(paths: &Paths) -> Option<i32> {
 }
 
 pub fn read_config_hint(paths: &Paths) -> Option<std::path::PathBuf> {
-    let text = fs::read_to_string(paths.config_hint()).ok()?;
+    let text = String::from_utf8(crate::state_dir::read(&paths.config_hint()).ok()?).ok()?;
     let p = text.trim();
     (!p.is_empty()).then(|| std::path::PathBuf::from(p))
 }
@@ -160,6 +128,8 @@ pub fn read_config_hint(paths: &Paths) -> Option<std::path::PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_temp() {

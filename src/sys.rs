@@ -262,3 +262,163 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<std::fs::File> {
     // else in this process refers to it.
     Some(unsafe { std::fs::File::from_raw_fd(fd) })
 }
+
+/// The effective uid: the owner of every file this process creates.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// A path component as a C string; a NUL inside is an error, never a truncated name.
+fn c_name(name: &std::ffi::OsStr) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file name contains a NUL byte"))
+}
+
+/// `openat(2)`: `name` relative to the directory `dir`. `O_CLOEXEC` is always added.
+pub fn openat(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let name = c_name(name)?;
+    loop {
+        // SAFETY: `name` is a live NUL-terminated string; `dir` is a borrowed open fd.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_CLOEXEC,
+                mode as libc::c_uint,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: openat just returned this fresh descriptor; nothing else owns it.
+            return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `mkdirat(2)`: creates directory `name` in `dir` with `mode` (less the umask).
+pub fn mkdirat(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    mode: u32,
+) -> io::Result<()> {
+    let name = c_name(name)?;
+    // SAFETY: `name` is a live NUL-terminated string; `dir` is a borrowed open fd.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `unlinkat(2)`: removes `name` from `dir` (a symlink itself, never its target);
+/// `remove_dir` removes an empty directory instead.
+pub fn unlinkat(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &std::ffi::OsStr,
+    remove_dir: bool,
+) -> io::Result<()> {
+    let name = c_name(name)?;
+    let flags = if remove_dir { libc::AT_REMOVEDIR } else { 0 };
+    // SAFETY: `name` is a live NUL-terminated string; `dir` is a borrowed open fd.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(drop)
+}
+
+/// `renameat(2)` within or between two directories held open. A symlink at `to` is
+/// replaced, never followed.
+pub fn renameat(
+    from_dir: std::os::fd::BorrowedFd<'_>,
+    from: &std::ffi::OsStr,
+    to_dir: std::os::fd::BorrowedFd<'_>,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let from = c_name(from)?;
+    let to = c_name(to)?;
+    // SAFETY: both names are live NUL-terminated strings; both dirs are borrowed open fds.
+    check(unsafe {
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            from.as_ptr(),
+            to_dir.as_raw_fd(),
+            to.as_ptr(),
+        )
+    })
+    .map(drop)
+}
+
+/// What `fstatat(2)` says about an entry, without following it when it is a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryInfo {
+    /// `st_mode`: type bits and permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub nlink: u64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl EntryInfo {
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
+    pub fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
+    }
+    pub fn is_socket(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFSOCK
+    }
+}
+
+/// `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`: the entry `name` in `dir` itself.
+// The stat field types differ between targets (st_nlink is u32 on some).
+#[allow(clippy::unnecessary_cast)]
+pub fn lstatat(dir: std::os::fd::BorrowedFd<'_>, name: &std::ffi::OsStr) -> io::Result<EntryInfo> {
+    let name = c_name(name)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` points to writable memory the size of a stat; `name` is NUL-terminated.
+    check(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so it filled in the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(EntryInfo {
+        mode: st.st_mode,
+        uid: st.st_uid,
+        nlink: st.st_nlink as u64,
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+    })
+}
+
+/// Fills `buf` from the kernel's random pool (for unguessable temp file names).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: the pointer and length describe the live, writable tail of `buf`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}

@@ -53,6 +53,42 @@ pub fn show(
     Ok(())
 }
 
+/// Refuses, naming the path, a logs dir or a selected current log file that is a symlink
+/// (or, for a file, not a regular file): `logs` never reads through one. Missing ones are
+/// fine, they just have no lines yet.
+pub fn refuse_links(log_dir: &Path, services: &[(String, bool)], kind: Kind) -> Result<()> {
+    use crate::error::Error;
+    let dir = match crate::state_dir::OpenDir::open(log_dir) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io_path("cannot read", log_dir, e)),
+    };
+    for (name, _) in services {
+        for stream in kind.streams() {
+            let path = crate::paths::service_log(log_dir, name, *stream);
+            let Some(file) = path.file_name() else {
+                continue;
+            };
+            match dir.entry(file) {
+                Ok(e) if e.is_symlink() => {
+                    return Err(Error::msg(format!(
+                        "{}: is a symbolic link; refusing to read through it",
+                        path.display()
+                    )))
+                }
+                Ok(e) if !e.is_file() => {
+                    return Err(Error::msg(format!(
+                        "{}: not a regular file; refusing to read it",
+                        path.display()
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn show_io(
     log_dir: &Path,
     services: &[(String, bool)],

@@ -62,10 +62,18 @@ pub fn purge() -> Result<i32> {
     }
     if paths.dir.exists() {
         crate::supervisor::stop_leftovers(&paths, &[]);
-        std::fs::remove_dir_all(&paths.dir)
-            .map_err(|e| Error::io_path("cannot remove", &paths.dir, e))?;
     }
-    println!("Purged {}", paths.dir.display());
+    let kept = super::purge::remove_state(&paths)?;
+    if kept.is_empty() {
+        println!("Purged {}", paths.dir.display());
+    } else {
+        println!(
+            "Purged {}; kept {} entries sysg did not create: {}",
+            paths.dir.display(),
+            kept.len(),
+            kept.join(", ")
+        );
+    }
     Ok(0)
 }
 
@@ -77,7 +85,7 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
             let entry = known.iter().find(|(n, _)| n == name).cloned();
             let has_files = [Stream::Stdout, Stream::Stderr]
                 .iter()
-                .any(|s| paths.service_log(name, *s).exists());
+                .any(|s| std::fs::symlink_metadata(paths.service_log(name, *s)).is_ok());
             match entry {
                 Some(e) => vec![e],
                 None if has_files && crate::config::valid_service_name(name) => {
@@ -93,6 +101,7 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
         LogKind::Stderr => super::logs::Kind::Stderr,
         LogKind::All => super::logs::Kind::All,
     };
+    super::logs::refuse_links(&paths.log_dir(), &selected, kind)?;
     // Following ends by itself once the supervisor running now has stopped (its services'
     // last lines are printed first); with none running, it goes on until Ctrl-C.
     let supervisor = crate::state::running_supervisor(&paths);

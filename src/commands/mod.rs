@@ -2,6 +2,7 @@
 
 pub mod logs;
 pub mod manage;
+mod purge;
 pub mod start;
 pub mod status;
 pub mod status_view;

@@ -1,5 +1,6 @@
 //! `sysg status` text: the seed's systemd-like block per service (SPEC §4). Pure: it turns
 //! a `StatusReport` and the current time into a string, so every state is unit-tested.
+//! Text from the report is printed through [`escape_control`]: JSON output is serde's.
 
 use crate::config::signal_name;
 use crate::ipc::{CronRun, CronStatus, ServiceStatus, State, StatusReport};
@@ -54,7 +55,13 @@ fn bullet(tone: Tone, color: bool) -> String {
 
 fn render_service(out: &mut String, svc: &ServiceStatus, now: DateTime<Utc>, color: bool) {
     let (tone, summary) = service_summary(svc);
-    let _ = writeln!(out, "{} {} {summary}", bullet(tone, color), svc.name);
+    let _ = writeln!(
+        out,
+        "{} {} {}",
+        bullet(tone, color),
+        escape_control(&svc.name),
+        escape_control(&summary)
+    );
     if svc.status != State::Running {
         return;
     }
@@ -199,18 +206,19 @@ fn render_cron(out: &mut String, svc: &ServiceStatus, color: bool) {
             None => (Tone::Plain, "Never run".to_string()),
         },
     };
+    let name = escape_control(&svc.name);
     let _ = writeln!(
         out,
-        "{} [cron] {} - {summary}",
+        "{} [cron] {name} - {}",
         bullet(tone, color),
-        svc.name
+        escape_control(&summary)
     );
     let zone = svc.cron.as_ref().map_or("local", |c| c.timezone.as_str());
-    let _ = writeln!(out, "  Cron history ({zone}) for {}:", svc.name);
+    let _ = writeln!(out, "  Cron history ({}) for {name}:", escape_control(zone));
     for run in &history {
         let when = match parse_time(&run.started_at) {
             Some(t) => t.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
-            None => run.started_at.clone(),
+            None => escape_control(&run.started_at).into_owned(),
         };
         let outcome = if run.skipped {
             "skipped (still running)".to_string()
@@ -282,6 +290,36 @@ pub fn format_memory(bytes: u64) -> String {
     };
     let tenths = (bytes as u128 * 10 / factor as u128) as u64;
     format!("{}.{}{unit}", tenths / 10, tenths % 10)
+}
+
+/// `text` safe to print to a terminal: control characters (C0, DEL, C1), line and
+/// paragraph separators and bidirectional overrides are written as escapes (`\n`, `\t`,
+/// `\r`, `\x1b`, `\u{202e}`), so text a service controls (its command line, an error
+/// naming its files) can neither start a line of its own nor send escape sequences.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && unsafe_char(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

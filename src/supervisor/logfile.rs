@@ -101,16 +101,19 @@ impl LogFile {
     }
 
     fn rotate(&mut self) {
+        // Renames go through the held logs dir and move names, never what a symlink
+        // points to.
+        use crate::state_dir::{entry, remove, rename};
         self.file = None;
         let keep = self.limits.max_files.max(1);
-        let _ = std::fs::remove_file(rotated(&self.path, keep));
+        let _ = remove(&rotated(&self.path, keep));
         for k in (1..keep).rev() {
             let from = rotated(&self.path, k);
-            if from.exists() {
-                let _ = std::fs::rename(&from, rotated(&self.path, k + 1));
+            if entry(&from).is_ok_and(|e| e.is_some()) {
+                let _ = rename(&from, &rotated(&self.path, k + 1));
             }
         }
-        if let Err(e) = std::fs::rename(&self.path, rotated(&self.path, 1)) {
+        if let Err(e) = rename(&self.path, &rotated(&self.path, 1)) {
             error!("cannot rotate {}: {e}", self.path.display());
         }
         self.size = 0;

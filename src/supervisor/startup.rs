@@ -10,9 +10,9 @@ use crate::paths::Paths;
 use crate::state::{PidFile, StateFile};
 use crate::sys;
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -101,8 +101,8 @@ fn take_pid_file(paths: &Paths) -> Result<File> {
         let file = lock_pid_file(&path)?;
         let same = |f: &File| {
             use std::os::unix::fs::MetadataExt;
-            match (f.metadata(), std::fs::metadata(&path)) {
-                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            match (f.metadata(), crate::state_dir::entry(&path)) {
+                (Ok(a), Ok(Some(b))) => a.dev() == b.dev && a.ino() == b.ino,
                 _ => false,
             }
         };
@@ -117,14 +117,9 @@ fn take_pid_file(paths: &Paths) -> Result<File> {
 }
 
 fn lock_pid_file(path: &std::path::Path) -> Result<File> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io_path("cannot open", path, e))?;
+    // Never through a symlink or a planted hard link (see state_dir::open_rw).
+    let mut file =
+        crate::state_dir::open_rw(path).map_err(|e| Error::io_path("cannot open", path, e))?;
     let mut old = String::new();
     let _ = file.read_to_string(&mut old);
     if !sys::try_lock_exclusive(&file).map_err(|e| Error::io_path("cannot lock", path, e))? {
@@ -256,13 +251,10 @@ fn install_signals() -> Result<Signals> {
 
 fn bind_socket(paths: &Paths) -> Result<UnixListener> {
     let path = paths.socket();
-    let _ = std::fs::remove_file(&path);
-    // The socket must never exist with a looser mode, not even for an instant.
-    let old = sys::umask(0o177);
-    let bound = UnixListener::bind(&path);
-    sys::umask(old);
-    let listener = bound.map_err(|e| Error::io_path("cannot bind", &path, e))?;
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    // Bound in the held state dir under umask 0177: never a looser mode, not even for an
+    // instant, and never through a symlink.
+    let listener = crate::state_dir::bind_socket(&path)
+        .map_err(|e| Error::io_path("cannot bind", &path, e))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| Error::io_path("cannot configure", &path, e))?;

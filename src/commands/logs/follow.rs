@@ -86,7 +86,10 @@ impl Tail {
     /// Prints whatever complete lines arrived since the last call. Only write errors are
     /// returned; a log that cannot be read is simply retried next time.
     pub(super) fn poll(&mut self, out: &mut dyn Write, prefixed: bool) -> io::Result<()> {
-        let current = fs::metadata(&self.path).ok();
+        // The entry itself: a symlink put in place of a log is not followed.
+        let current = fs::symlink_metadata(&self.path)
+            .ok()
+            .filter(|m| m.file_type().is_file());
         if let (Some(meta), true) = (current.as_ref(), self.file.is_some()) {
             if (meta.dev(), meta.ino()) != self.id {
                 // Rotated: finish the renamed file through our handle, then switch.
@@ -105,7 +108,7 @@ impl Tail {
             }
         }
         if self.file.is_none() && current.is_some() {
-            if let Ok(file) = File::open(&self.path) {
+            if let Ok(file) = crate::state_dir::open_read(&self.path) {
                 if let Ok(meta) = file.metadata() {
                     self.id = (meta.dev(), meta.ino());
                     self.offset = 0;

@@ -91,7 +91,7 @@ pub(super) fn tail_across_rotation(
     while want > 0 {
         let old = rotated(path, i);
         i += 1;
-        let opened = File::open(&old).and_then(|f| {
+        let opened = crate::state_dir::open_read(&old).and_then(|f| {
             let meta = f.metadata()?;
             Ok((f, meta))
         });

@@ -13,7 +13,6 @@ use super::follow::Tail;
 use super::rotated::tail_across_rotation;
 use super::Kind;
 use crate::paths::service_log;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -23,6 +22,7 @@ const MIN_BOX_INNER: usize = 33;
 /// The seed's boxed header, three lines without a trailing newline. The box is at least
 /// 35 columns and grows with the name; the text is centred (odd space on the right).
 pub(super) fn header(name: &str, running: bool) -> String {
+    let name = crate::commands::status_view::escape_control(name);
     let text = format!("{name} ({})", if running { "running" } else { "stopped" });
     let len = text.chars().count();
     let inner = MIN_BOX_INNER.max(len + 4);
@@ -57,7 +57,7 @@ pub(super) fn print(
             let path = service_log(log_dir, name, *stream);
             let path = std::path::absolute(&path).unwrap_or(path);
             let mut tail = Tail::new(name, *stream, path.clone());
-            let opened = File::open(&path).and_then(|f| {
+            let opened = crate::state_dir::open_read(&path).and_then(|f| {
                 let meta = f.metadata()?;
                 Ok((f, meta))
             });
@@ -78,7 +78,9 @@ pub(super) fn print(
                     writeln!(out)?;
                 }
                 shown += 1;
-                writeln!(out, "==> {} <==", path.display())?;
+                let shown = path.to_string_lossy();
+                let shown = crate::commands::status_view::escape_control(&shown);
+                writeln!(out, "==> {shown} <==")?;
                 for line in body {
                     writeln!(out, "{line}")?;
                 }

@@ -286,3 +286,12 @@ fn exited_by_sigbus_is_named_like_the_supervisor_log_names_it() {
     let history = vec![run("2025-12-31T15:47:00Z", None, Some(libc::SIGBUS), false)];
     assert!(one(cron_svc(history, None)).contains("| signal SIGBUS\n"));
 }
+
+#[test]
+fn control_characters_are_escaped_and_plain_text_is_untouched() {
+    assert_eq!(escape_control("sleep 1 — ok ●"), "sleep 1 — ok ●");
+    assert_eq!(
+        escape_control("a\n● db Running\x1b[2J\t\r\u{7f}\u{9b}\u{202e}"),
+        "a\\n● db Running\\x1b[2J\\t\\r\\x7f\\u{9b}\\u{202e}"
+    );
+}

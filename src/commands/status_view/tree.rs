@@ -80,16 +80,17 @@ pub fn tree_order(procs: Vec<ProcessInfo>) -> Vec<ProcessInfo> {
 
 /// `|-` for the main process (and any other root), children two spaces deeper per level
 /// with `├─`. `└─` marks the last of two or more siblings; an only child keeps `├─`, as
-/// in SPEC §4's example.
+/// in SPEC §4's example. Command lines are printed with control characters escaped.
 pub fn render(out: &mut String, procs: &[ProcessInfo], main_pid: i32) {
     for node in walk(procs, Some(main_pid)) {
         let p = &procs[node.index];
+        let command = super::escape_control(&p.command);
         if node.depth == 0 {
-            let _ = writeln!(out, "     |-{} {}", p.pid, p.command);
+            let _ = writeln!(out, "     |-{} {command}", p.pid);
         } else {
             let branch = if node.last { "└─" } else { "├─" };
             let indent = " ".repeat(5 + 2 * node.depth);
-            let _ = writeln!(out, "{indent}{branch}{} {}", p.pid, p.command);
+            let _ = writeln!(out, "{indent}{branch}{} {command}", p.pid);
         }
     }
 }
