@@ -84,7 +84,11 @@ fn a_reload_being_read_never_blocks_status() {
         .stderr(std::process::Stdio::piped());
     let reload = reload.spawn().expect("spawn reload");
     let reading = wait_until(COMMAND_LIMIT, loading);
-    assert!(reading, "the supervisor never read the config\n{}", w.diagnostics());
+    assert!(
+        reading,
+        "the supervisor never read the config\n{}",
+        w.diagnostics()
+    );
     let status = w.run(&["status", "--json"]);
     let still_reading = loading();
     assert_eq!(status.code, 0, "status failed during the reload: {status}");
@@ -126,7 +130,11 @@ fn a_descendant_that_cleared_its_environment_does_not_outlive_the_supervisor() {
             .collect::<Vec<_>>()
     };
     let seen = wait_until(DEADLINE, || !found(&format!("sleep {n}")).is_empty());
-    assert!(seen, "the cleared-env descendant never ran\n{}", w.diagnostics());
+    assert!(
+        seen,
+        "the cleared-env descendant never ran\n{}",
+        w.diagnostics()
+    );
     let escapee = found(&format!("sleep {n}"))[0];
     assert!(
         !environ(escapee).iter().any(|e| e.starts_with("SYSG_")),
@@ -134,5 +142,9 @@ fn a_descendant_that_cleared_its_environment_does_not_outlive_the_supervisor() {
     );
     w.run_ok(&["stop"]);
     let gone = wait_until(DEADLINE, || !alive(escapee));
-    assert!(gone, "pid {escapee} outlived the supervisor\n{}", w.diagnostics());
+    assert!(
+        gone,
+        "pid {escapee} outlived the supervisor\n{}",
+        w.diagnostics()
+    );
 }

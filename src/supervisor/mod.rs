@@ -378,9 +378,14 @@ impl Supervisor {
                 if !self.units[i].svc.is_pending() {
                     continue;
                 }
-                let verdict = deps::verdict(&self.units[i].cfg.depends_on, |name| {
-                    self.index.get(name).map(|&d| self.units[d].standing())
-                });
+                // A cron job waits for nobody (it is pending only for its skip check).
+                let verdict = if self.units[i].is_cron() {
+                    deps::Verdict::Ready
+                } else {
+                    deps::verdict(&self.units[i].cfg.depends_on, |name| {
+                        self.index.get(name).map(|&d| self.units[d].standing())
+                    })
+                };
                 changed |= !matches!(verdict, deps::Verdict::Wait(_));
                 self.deliver(i, Event::Deps(verdict));
             }
@@ -413,7 +418,7 @@ impl Supervisor {
 
     fn arm_all_cron(&mut self) {
         for i in 0..self.units.len() {
-            if self.units[i].is_cron() {
+            if self.units[i].is_cron() && self.units[i].svc.state() == crate::ipc::State::Idle {
                 self.arm_cron(i);
             }
         }

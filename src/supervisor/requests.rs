@@ -1,10 +1,10 @@
 //! Control clients: accepting them, their requests turned into events for the services'
 //! tables, the replies, clients waiting for a stop or restart to finish, and reloads.
 
+use super::children::{Done, Link};
 use super::control::{self, Client, ClientEvent};
 use super::service::StopIntent;
 use super::unit::Unit;
-use super::children::{Done, Link};
 use super::{Supervisor, Timer};
 use crate::config::Config;
 use crate::ipc::{Request, Response, State, StatusReport};
@@ -205,7 +205,7 @@ impl Supervisor {
         if u.svc.has_processes() || u.svc.is_pending() {
             return Some(Response::error(format!("{name} is already running")));
         }
-        if u.is_cron() && u.svc.state() != State::Stopped {
+        if u.is_cron() && !matches!(u.svc.state(), State::Stopped | State::Skipped) {
             return Some(Response::error(format!(
                 "cron job {name} is already scheduled"
             )));
@@ -231,9 +231,24 @@ impl Supervisor {
     /// an error when the spawn was attempted at once and failed.
     fn started_reply(&self, i: usize, verb: &str) -> Response {
         let u = &self.units[i];
-        match &u.svc.spawn_error {
-            Some(e) => Response::error(e.clone()),
-            None => Response::ok(format!("{verb} {}", u.cfg.name)),
+        if let Some(e) = &u.svc.spawn_error {
+            return Response::error(e.clone());
+        }
+        // A cron job does not run when (re)started by hand: say what did happen.
+        match (&u.cron, u.svc.state()) {
+            (Some(_), State::Skipped) => {
+                Response::ok(format!("Skipped {} (skip check exited 0)", u.cfg.name))
+            }
+            (Some(c), _) => {
+                let when = c.next.map_or_else(|| "never".to_string(), |t| c.format(t));
+                let what = if verb == "Restarted" {
+                    "Re-armed"
+                } else {
+                    verb
+                };
+                Response::ok(format!("{what} {}; next run at {when}", u.cfg.name))
+            }
+            (None, _) => Response::ok(format!("{verb} {}", u.cfg.name)),
         }
     }
 

@@ -30,7 +30,8 @@ impl Service {
     /// A service as configured, before anything happened to it.
     pub fn new(spec: &Spec) -> Service {
         Service {
-            phase: if spec.cron.is_some() {
+            // A cron job with a skip check runs the check first, like a service.
+            phase: if spec.cron.is_some() && spec.skip.is_none() {
                 Phase::Idle
             } else {
                 Phase::Pending { waiting_for: None }

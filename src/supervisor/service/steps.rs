@@ -16,12 +16,24 @@ impl Service {
         self.reason = None;
         self.spawn_error = None;
         self.last_exit = None;
-        if spec.cron.is_some() {
+        if spec.cron.is_some() && spec.skip.is_none() {
             self.enter(Phase::Idle);
             out.push(Action::ArmCron);
         } else {
+            // A cron job with a skip check runs the check first, like a service.
             self.enter(Phase::Pending { waiting_for: None });
         }
+    }
+}
+
+/// The skip check said "do not skip" (or could not say): a service starts, a cron job
+/// is scheduled.
+pub(super) fn not_skipped(spec: &Spec, next: &mut Service, out: &mut Vec<Action>) {
+    if spec.cron.is_some() {
+        next.enter(Phase::Idle);
+        out.push(Action::ArmCron);
+    } else {
+        begin_spawn(next, out, false, None);
     }
 }
 

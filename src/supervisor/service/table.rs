@@ -79,7 +79,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 Level::Warn,
                 format!("{name}: skip check could not run ({error}); starting it"),
             ));
-            begin_spawn(&mut next, &mut out, false, None);
+            not_skipped(spec, &mut next, &mut out);
         }
         (Phase::Checking { pid: Some(pid), .. }, Event::CheckDeadline) => {
             out.push(log(
@@ -105,7 +105,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                     ));
                     next.enter(Phase::Skipped);
                 }
-                None => begin_spawn(&mut next, &mut out, false, None),
+                None => not_skipped(spec, &mut next, &mut out),
             }
         }
         (Phase::Checking { pid, stop }, Event::Stop { intent, .. }) => {
@@ -268,10 +268,17 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             } else {
                 // The group lives on: clean up before deciding, so a restart never runs
                 // beside the remains of the previous instance.
+                // Said at info level: a service that daemonizes (its parent exits, a
+                // child goes on) is not supervised that way, and should know it.
                 out.push(log(
-                    Level::Debug,
-                    format!("{name}: stopping leftover processes of the exited instance"),
+                    Level::Info,
+                    format!(
+                        "{name}: the instance exited ({}) leaving {survivors} process(es) \
+                         running; stopping them",
+                        status.describe()
+                    ),
                 ));
+                next.reason = Some(format!("{survivors} leftover process(es) stopped"));
                 next.enter(Phase::Stopping {
                     leader,
                     intent: None,

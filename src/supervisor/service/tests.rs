@@ -1383,3 +1383,64 @@ fn restarting_an_idle_cron_job_rearms_its_schedule() {
     );
     assert_eq!(*u.phase(), Phase::Idle);
 }
+
+// ----- cron jobs with a skip check -------------------------------------------------
+
+fn cron_with_skip() -> Spec {
+    Spec {
+        skip: Some("true".into()),
+        ..cron_job()
+    }
+}
+
+#[test]
+fn a_cron_job_with_a_skip_check_waits_for_it_before_arming() {
+    let mut u = Unit::new(cron_with_skip());
+    assert_eq!(*u.phase(), Phase::Pending { waiting_for: None });
+    assert_eq!(u.on(Event::Deps(Verdict::Ready)), [Action::SpawnCheck]);
+    u.on(Event::CheckSpawned { pid: 77 });
+    assert!(matches!(u.phase(), Phase::Checking { pid: Some(77), .. }));
+}
+
+#[test]
+fn a_cron_job_whose_skip_check_exits_zero_is_skipped_and_never_armed() {
+    let mut u = Unit::new(cron_with_skip());
+    u.on(Event::Deps(Verdict::Ready));
+    u.on(Event::CheckSpawned { pid: 77 });
+    let actions = u.on(Event::CheckExited { status: code(0) });
+    assert_eq!(actions, [Action::KillCheck { pid: 77 }]);
+    assert_eq!(*u.phase(), Phase::Skipped);
+    assert_eq!(u.svc.state(), State::Skipped);
+    let key = || Event::CronDue {
+        key: "k".into(),
+        due: "d".into(),
+    };
+    assert_eq!(u.on(key()), [], "a skipped cron job never runs");
+}
+
+#[test]
+fn a_cron_job_whose_skip_check_fails_is_armed_not_spawned() {
+    let mut u = Unit::new(cron_with_skip());
+    u.on(Event::Deps(Verdict::Ready));
+    u.on(Event::CheckSpawned { pid: 77 });
+    let actions = u.on(Event::CheckExited { status: code(1) });
+    assert_eq!(actions, [Action::KillCheck { pid: 77 }, Action::ArmCron]);
+    assert_eq!(*u.phase(), Phase::Idle);
+    let mut u = Unit::new(cron_with_skip());
+    u.on(Event::Deps(Verdict::Ready));
+    let actions = u.on(Event::CheckFailed {
+        error: "no shell".into(),
+    });
+    assert_eq!(actions, [Action::ArmCron]);
+    assert_eq!(*u.phase(), Phase::Idle);
+}
+
+#[test]
+fn starting_a_cron_job_with_a_skip_check_by_hand_checks_again() {
+    let mut u = Unit::new(cron_with_skip());
+    u.on(Event::Deps(Verdict::Ready));
+    u.on(Event::CheckSpawned { pid: 77 });
+    u.on(Event::CheckExited { status: code(0) });
+    assert_eq!(u.on(Event::Start), []);
+    assert_eq!(*u.phase(), Phase::Pending { waiting_for: None });
+}
