@@ -5,6 +5,30 @@
 mod common;
 
 use common::*;
+use std::io::Read;
+use std::process::Stdio;
+
+/// Resumes a SIGSTOPped supervisor when the test ends, failed or not, so the world's
+/// cleanup can stop it. Declare it after the `Sysg` so it is dropped first.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        kill(self.0, libc::SIGCONT);
+    }
+}
+
+/// SIGSTOPs the supervisor and waits until the kernel shows it stopped.
+fn freeze(w: &Sysg) -> Resume {
+    let sup = w.supervisor_pid().expect("supervisor pid");
+    let guard = Resume(sup);
+    assert!(kill(sup, libc::SIGSTOP));
+    assert!(
+        wait_until(DEADLINE, || proc_state(sup) == Some('T')),
+        "supervisor {sup} did not stop"
+    );
+    guard
+}
 
 /// The `SigIgn:` mask of `pid` from /proc/PID/status.
 fn ignored_signals(pid: i32) -> Option<u64> {
@@ -70,4 +94,186 @@ fn stray_signals_do_not_kill_the_supervisor_and_services_start_with_default_disp
     assert!(alive(web), "the service died");
     w.run_ok(&["stop"]);
     assert!(wait_until(DEADLINE, || exited(sup)));
+}
+
+#[test]
+fn stop_without_a_supervisor_stops_what_a_crashed_one_left_and_status_says_so() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let sleeper = format!("sleep {n}");
+    w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "sleep {n} & wait"
+            stop_timeout: "1s"
+        "#
+    ));
+    w.wait_running_pid("web", None);
+    assert!(wait_until(DEADLINE, || processes_exactly(&sleeper).len() == 1));
+    let left = processes_exactly(&sleeper)[0];
+    let sup = w.supervisor_pid().unwrap();
+    assert!(kill(sup, libc::SIGKILL));
+    assert!(wait_until(DEADLINE, || exited(sup)));
+    assert!(
+        alive(left),
+        "the sleep died with its supervisor: no leftover to test"
+    );
+
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 3, "{status}");
+    let expected = format!("web Running — left running by a crashed supervisor (pid {sup})");
+    assert!(status.stdout.contains(&expected), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&w.run(&["status", "--json"]).stdout).expect("status --json is JSON");
+    let web = service_in(&json, "web").expect("web in status");
+    assert_eq!(web["pid"], left, "{json:#}");
+
+    let out = w.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "stopping 1 process(es) left running by a crashed supervisor (pid {sup}): web[{left}]"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("Stopped 1 leftover process(es)"),
+        "{out}"
+    );
+    assert!(wait_until(DEADLINE, || !alive(left)), "leftover survived");
+    assert!(processes_exactly(&sleeper).is_empty());
+
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 3, "{status}");
+    assert!(
+        status.stdout.contains("web Stopped — its supervisor"),
+        "{status}"
+    );
+    let again = w.run(&["stop"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(again.stdout.trim(), "No supervisor running", "{again}");
+}
+
+#[test]
+fn stop_during_a_slow_boot_waits_for_the_boot_and_then_stops() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let sleeper = format!("sleep {n}");
+    // The leftover ignores SIGTERM, so the next boot spends its recovery grace on it
+    // before binding the socket.
+    let cfg = w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "trap '' TERM; sleep {n}"
+            stop_timeout: "1s"
+        "#
+    ));
+    w.wait_running_pid("web", None);
+    let old = w.supervisor_pid().unwrap();
+    assert!(kill(old, libc::SIGKILL));
+    assert!(wait_until(DEADLINE, || exited(old)));
+    assert!(wait_until(DEADLINE, || processes_exactly(&sleeper).len() == 1));
+
+    let mut boot = w.command(&["start", "-d", "-c", cfg.to_str().unwrap()]);
+    boot.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut boot = boot.spawn().unwrap();
+    let booting = wait_until(DEADLINE, || {
+        w.supervisor_pid().is_some_and(|p| p != old && alive(p))
+            && !w.state.join("control.sock").exists()
+    });
+    assert!(booting, "never saw the new supervisor booting");
+
+    let out = w.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}\n{}", w.diagnostics());
+    assert!(out.stdout.contains("Supervisor shutting down"), "{out}");
+    assert!(!out.all().contains("does not answer"), "{out}");
+    let mut started = String::new();
+    boot.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut started)
+        .unwrap();
+    assert!(boot.wait().unwrap().success(), "start -d failed: {started}");
+    assert!(
+        wait_until(DEADLINE, || processes_exactly(&sleeper).is_empty()),
+        "the service came up after the stop\n{}",
+        w.diagnostics()
+    );
+    assert_eq!(w.run(&["status"]).code, 3, "the supervisor still runs");
+}
+
+fn gives_up_on_a_stopped_supervisor(args: &[&str]) {
+    let w = Sysg::new();
+    one_sleeper(&w, unique_number());
+    w.wait_running_pid("web", None);
+    let sup = w.supervisor_pid().unwrap();
+    let _resume = freeze(&w);
+    let out = w.run(args);
+    assert_eq!(
+        out.code, 4,
+        "sysg {args:?} against a stopped supervisor\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&format!("supervisor (pid {sup})")),
+        "{out}"
+    );
+    assert!(out.stderr.contains(&format!("kill -CONT {sup}")), "{out}");
+}
+
+#[test]
+fn stop_gives_up_on_a_stopped_supervisor_with_exit_4() {
+    gives_up_on_a_stopped_supervisor(&["stop"]);
+}
+
+#[test]
+fn stop_one_service_gives_up_on_a_stopped_supervisor_with_exit_4() {
+    gives_up_on_a_stopped_supervisor(&["stop", "-s", "web"]);
+}
+
+#[test]
+fn restart_one_service_gives_up_on_a_stopped_supervisor_with_exit_4() {
+    gives_up_on_a_stopped_supervisor(&["restart", "-s", "web"]);
+}
+
+#[test]
+fn a_hook_that_runs_sysg_stop_during_shutdown_does_not_hold_it_up() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let out = w.proj_file("hook.out");
+    w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "sleep {n}"
+            stop_timeout: "1s"
+            hooks:
+              on_stop:
+                success:
+                  command: "{bin} stop > {out} 2>&1; echo rc=$? >> {out}"
+                  timeout: "50s"
+        "#,
+        bin = sysg_bin(),
+        out = out.display()
+    ));
+    w.wait_running_pid("web", None);
+    let sup = w.supervisor_pid().unwrap();
+    let stop = w.run(&["stop"]);
+    assert_eq!(stop.code, 0, "{stop}\n{}", w.diagnostics());
+    let hook = w.wait_file("hook.out");
+    assert!(wait_until(DEADLINE, || w
+        .read_proj("hook.out")
+        .is_some_and(|t| t.contains("rc="))));
+    let hook = w.read_proj("hook.out").unwrap_or(hook);
+    assert!(hook.contains("Supervisor shutting down"), "{hook}");
+    assert!(hook.contains("rc=0"), "the hook's sysg stop failed: {hook}");
+    assert!(exited(sup), "the supervisor outlived `sysg stop`");
+    assert!(
+        !w.supervisor_log().contains("timed out"),
+        "{}",
+        w.supervisor_log()
+    );
 }
