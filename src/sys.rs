@@ -315,3 +315,14 @@ fn reset_signal_dispositions(last_signal: i32) {
         }
     }
 }
+
+/// The soft limit on open file descriptors, `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live rlimit the call fills in.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).ok()?;
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}

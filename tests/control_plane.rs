@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use std::io::Read;
-use std::process::Stdio;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
 
 /// Resumes a SIGSTOPped supervisor when the test ends, failed or not, so the world's
 /// cleanup can stop it. Declare it after the `Sysg` so it is dropped first.
@@ -276,4 +277,139 @@ fn a_hook_that_runs_sysg_stop_during_shutdown_does_not_hold_it_up() {
         "{}",
         w.supervisor_log()
     );
+}
+
+/// Connections that never send anything; the supervisor may close any of them.
+fn idle_connections(w: &Sysg, n: usize) -> Vec<UnixStream> {
+    (0..n)
+        .map(|_| {
+            let s = UnixStream::connect(w.state.join("control.sock")).expect("connect");
+            s.set_nonblocking(true).unwrap();
+            s
+        })
+        .collect()
+}
+
+/// How many of `conns` the supervisor has closed.
+fn closed_by_peer(conns: &mut [UnixStream]) -> usize {
+    conns
+        .iter_mut()
+        .map(|s| matches!(s.read(&mut [0u8; 64]), Ok(0)))
+        .filter(|&closed| closed)
+        .count()
+}
+
+#[test]
+fn idle_connections_are_capped_and_the_oldest_dropped() {
+    let w = Sysg::new();
+    one_sleeper(&w, unique_number());
+    w.wait_running_pid("web", None);
+    let sup = w.supervisor_pid().unwrap();
+    let base = fd_count(sup).unwrap();
+    let mut conns = idle_connections(&w, 100);
+    assert!(
+        wait_until(DEADLINE, || closed_by_peer(&mut conns) >= 36),
+        "the supervisor holds on to more than 64 idle clients"
+    );
+    let held = fd_count(sup).unwrap();
+    assert!(
+        held <= base + 64,
+        "{held} fds held, {base} before the flood"
+    );
+    let out = w.status_text();
+    assert_eq!(out.code, 0, "{out}");
+}
+
+#[test]
+fn an_idle_connection_flood_near_the_fd_limit_leaves_room_to_spawn_and_logs_once() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let cfg = w.write_config(&format!(
+        r#"
+        services:
+          web:
+            command: "sleep {n}"
+            stop_timeout: "1s"
+        "#
+    ));
+    let mut start = Command::new("sh");
+    start
+        .args(["-c", "ulimit -n 64 && exec \"$0\" start -d -c \"$1\""])
+        .arg(sysg_bin())
+        .arg(&cfg)
+        .current_dir(w.root());
+    for (k, v) in w.command(&[]).get_envs() {
+        match v {
+            Some(v) => start.env(k, v),
+            None => start.env_remove(k),
+        };
+    }
+    let out = run_with_limit(start, COMMAND_LIMIT);
+    assert_eq!(out.code, 0, "{out}");
+    let first = w.wait_running_pid("web", None);
+
+    let mut conns = idle_connections(&w, 150);
+    assert!(
+        wait_until(DEADLINE, || closed_by_peer(&mut conns) >= 50),
+        "idle clients were not dropped\n{}",
+        w.diagnostics()
+    );
+    for _ in 0..3 {
+        let status = w.status_text();
+        assert_eq!(status.code, 0, "{status}");
+    }
+    w.run_ok(&["restart", "-s", "web"]);
+    let second = w.wait_running_pid("web", Some(first));
+    let pids = w.state.join("pid.json");
+    assert!(
+        wait_until(DEADLINE, || read_json(&pids)["services"]["web"] == second),
+        "pid.json not updated under fd pressure\n{}",
+        w.diagnostics()
+    );
+    drop(conns);
+    let log = w.supervisor_log();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("file descriptors running low"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+    assert!(!log.contains("accept on control socket failed"), "{log}");
+}
+
+#[test]
+fn state_file_write_errors_are_logged_once_per_outage() {
+    let w = Sysg::new();
+    one_sleeper(&w, unique_number());
+    let mut pid = w.wait_running_pid("web", None);
+    let state = w.state.join("state.json");
+    assert!(wait_until(DEADLINE, || state.is_file()));
+    // A directory where state.json goes: every atomic rename onto it fails.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    for _ in 0..3 {
+        w.run_ok(&["restart", "-s", "web"]);
+        pid = w.wait_running_pid("web", Some(pid));
+    }
+    let failures = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("cannot write state.json"))
+            .count()
+    };
+    assert!(
+        wait_until(DEADLINE, || failures(&w.supervisor_log()) >= 1),
+        "{}",
+        w.supervisor_log()
+    );
+    std::fs::remove_dir(&state).unwrap();
+    w.run_ok(&["restart", "-s", "web"]);
+    let last = w.wait_running_pid("web", Some(pid));
+    assert!(
+        wait_until(DEADLINE, || read_json(&state)["services"]["web"]["pid"]
+            == last),
+        "state.json not written once possible\n{}",
+        w.diagnostics()
+    );
+    let log = w.supervisor_log();
+    assert_eq!(failures(&log), 1, "{log}");
+    assert!(log.contains("state.json written again"), "{log}");
 }
