@@ -413,3 +413,21 @@ fn state_file_write_errors_are_logged_once_per_outage() {
     assert_eq!(failures(&log), 1, "{log}");
     assert!(log.contains("state.json written again"), "{log}");
 }
+
+#[test]
+fn exit_code_4_is_documented_in_help_readme_and_man_page() {
+    let w = Sysg::new();
+    let help = w.run_ok(&["--help"]).stdout;
+    assert!(help.contains("4 the supervisor did not answer"), "{help}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("4 the\nsupervisor did not answer"),
+        "README"
+    );
+    let man = std::fs::read_to_string(root.join("man/sysg.1")).unwrap();
+    assert!(
+        man.contains(".B 4\nThe supervisor did not answer"),
+        "man page"
+    );
+}
