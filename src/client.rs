@@ -1,27 +1,55 @@
 //! The client half of the control socket: connect, send one request line, read one reply.
+//! Every wait is bounded: a supervisor that is still starting gets `BOOT_WAIT` to bind its
+//! socket, and one that is stopped (SIGSTOP) or wedged gets the caller's timeout, after
+//! which the client gives up with `EXIT_GAVE_UP`.
 
 use crate::error::{Error, Result};
 use crate::ipc::{Request, Response};
 use crate::paths::Paths;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Default wait for a reply; stop/restart requests pass a longer one.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends `req` to the running supervisor. `Err(NotRunning)` when there is none.
-pub fn request(paths: &Paths, req: &Request, timeout: Duration) -> Result<Response> {
-    if crate::state::running_supervisor(paths).is_none() {
-        return Err(Error::NotRunning("No supervisor running".into()));
+/// How long a client waits for a supervisor that holds the sysg.pid lock but has not
+/// bound its socket yet (it is still clearing a crashed predecessor's leftovers): the
+/// same bound `start -d` gives the supervisor's handshake.
+pub const BOOT_WAIT: Duration = Duration::from_secs(60);
+
+/// Exit code of a client that gave up waiting for the supervisor (README, sysg(1)).
+pub const EXIT_GAVE_UP: i32 = 4;
+
+/// How often the socket file is looked for while a supervisor boots.
+const BOOT_POLL: Duration = Duration::from_millis(25);
+
+/// An error that means "the supervisor did not answer or finish in time"; the commands
+/// turn it into `EXIT_GAVE_UP` (see `commands::bounded`).
+pub fn gave_up(text: String) -> Error {
+    Error::io(text, io::Error::from(io::ErrorKind::TimedOut))
+}
+
+/// Whether `e` came from `gave_up`.
+pub fn is_gave_up(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut)
+}
+
+/// Why a live supervisor might not be answering, for the give-up message.
+pub fn unresponsive_note(pid: i32) -> String {
+    match crate::procfs::stat(pid).map(|s| s.state) {
+        Some('T') | Some('t') => {
+            format!("it is stopped (SIGSTOP or a debugger); 'kill -CONT {pid}' resumes it")
+        }
+        _ => "it may be wedged; see supervisor.log".to_string(),
     }
-    let sock = paths.socket();
-    let mut stream = UnixStream::connect(&sock).map_err(|e| {
-        Error::msg(format!(
-            "supervisor is running but its socket {} does not answer: {e}",
-            sock.display()
-        ))
-    })?;
+}
+
+/// Sends `req` to the running supervisor; returns the reply and the pid of the
+/// supervisor that gave it. `Err(NotRunning)` when there is none.
+pub fn request_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i32, Response)> {
+    let (pid, stream) = connect(paths)?;
     stream
         .set_read_timeout(Some(timeout))
         .map_err(|e| Error::io("socket", e))?;
@@ -31,18 +59,24 @@ pub fn request(paths: &Paths, req: &Request, timeout: Duration) -> Result<Respon
     let mut line =
         serde_json::to_vec(req).map_err(|e| Error::msg(format!("cannot encode request: {e}")))?;
     line.push(b'\n');
-    stream
-        .write_all(&line)
-        .map_err(|e| Error::io("cannot send request to supervisor", e))?;
+    (&stream).write_all(&line).map_err(|e| {
+        if timed_out(&e) {
+            gave_up(format!(
+                "supervisor (pid {pid}) did not take the request within {}s; {}",
+                REPLY_TIMEOUT.as_secs(),
+                unresponsive_note(pid)
+            ))
+        } else {
+            Error::io("cannot send request to supervisor", e)
+        }
+    })?;
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply).map_err(|e| {
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
-            Error::msg(format!(
-                "supervisor did not answer within {}s",
-                timeout.as_secs()
+        if timed_out(&e) {
+            gave_up(format!(
+                "supervisor (pid {pid}) did not answer within {}s; {}",
+                timeout.as_secs(),
+                unresponsive_note(pid)
             ))
         } else {
             Error::io("cannot read supervisor reply", e)
@@ -53,18 +87,93 @@ pub fn request(paths: &Paths, req: &Request, timeout: Duration) -> Result<Respon
             "supervisor closed the connection without a reply",
         ));
     }
-    serde_json::from_str(&reply)
-        .map_err(|e| Error::msg(format!("malformed reply from supervisor: {e}")))
+    let resp = serde_json::from_str(&reply)
+        .map_err(|e| Error::msg(format!("malformed reply from supervisor: {e}")))?;
+    Ok((pid, resp))
 }
 
-/// Like `request`, but a reply with `ok: false` becomes an error.
+/// Like `request_to`, but a reply with `ok: false` becomes an error.
 pub fn call(paths: &Paths, req: &Request, timeout: Duration) -> Result<Response> {
-    let resp = request(paths, req, timeout)?;
+    call_to(paths, req, timeout).map(|(_, resp)| resp)
+}
+
+/// `call`, also returning the pid of the supervisor that answered.
+pub fn call_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i32, Response)> {
+    let (pid, resp) = request_to(paths, req, timeout)?;
     if resp.ok {
-        Ok(resp)
+        Ok((pid, resp))
     } else {
         Err(Error::msg(
             resp.error.unwrap_or_else(|| "request failed".into()),
         ))
+    }
+}
+
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Connects to the live supervisor's socket. A supervisor that is booting (lock held,
+/// socket not bound yet) or exiting (socket already removed) is waited for, up to
+/// `BOOT_WAIT`; once it is gone this is `NotRunning`.
+fn connect(paths: &Paths) -> Result<(i32, UnixStream)> {
+    let sock = paths.socket();
+    let deadline = Instant::now() + BOOT_WAIT;
+    loop {
+        let Some(pid) = crate::state::running_supervisor(paths) else {
+            return Err(Error::NotRunning("No supervisor running".into()));
+        };
+        if sock.exists() {
+            match connect_bounded(&sock, REPLY_TIMEOUT) {
+                Some(Ok(stream)) => return Ok((pid, stream)),
+                Some(Err(e))
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    return Err(Error::msg(format!(
+                        "supervisor is running but its socket {} does not answer: {e}",
+                        sock.display()
+                    )));
+                }
+                Some(Err(_)) => {}
+                None => {
+                    return Err(gave_up(format!(
+                        "supervisor (pid {pid}) did not accept a connection within {}s; {}",
+                        REPLY_TIMEOUT.as_secs(),
+                        unresponsive_note(pid)
+                    )))
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(gave_up(format!(
+                "supervisor (pid {pid}) is still starting: no control socket after {}s; {}",
+                BOOT_WAIT.as_secs(),
+                unresponsive_note(pid)
+            )));
+        }
+        std::thread::sleep(BOOT_POLL);
+    }
+}
+
+/// `connect(2)` blocks while the listener's backlog is full (a stopped supervisor with
+/// many clients queued), so it runs on a helper thread: `None` if it did not finish in
+/// time. The thread is left behind; the client exits soon after giving up.
+fn connect_bounded(sock: &Path, limit: Duration) -> Option<io::Result<UnixStream>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = sock.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("connect".into())
+        .spawn(move || {
+            let _ = tx.send(UnixStream::connect(&path));
+        });
+    match spawned {
+        Ok(_) => rx.recv_timeout(limit).ok(),
+        Err(_) => Some(UnixStream::connect(sock)),
     }
 }

@@ -92,10 +92,14 @@ pub fn set_child_subreaper() -> io::Result<()> {
 /// in a new session when `new_session` (daemonizing) instead of only a new group.
 pub fn configure_child(cmd: &mut Command, death_signal: Option<i32>, new_session: bool) {
     let parent = getpid();
+    let last_signal = libc::SIGRTMAX();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-    // syscalls (prctl, getppid, setsid, _exit-free error returns).
+    // syscalls (sigaction, prctl, getppid, setsid, _exit-free error returns).
     unsafe {
         cmd.pre_exec(move || {
+            // An ignored signal stays ignored across exec: the supervisor's own choices
+            // (and whatever its parent ignored) must not leak into what it starts.
+            reset_signal_dispositions(last_signal);
             if let Some(sig) = death_signal {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) == -1 {
                     return Err(io::Error::last_os_error());
@@ -261,6 +265,66 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<std::fs::File> {
     // SAFETY: the fd is open, was passed to us for exactly this purpose, and nothing
     // else in this process refers to it.
     Some(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Signals whose default action ends the process (signal(7)) and that the supervisor has
+/// no use for, the real-time ones included. Not listed: SIGKILL and SIGSTOP (they cannot
+/// be caught), SIGTERM/SIGINT/SIGHUP/SIGCHLD (the supervisor handles them), and the
+/// fault signals a bug raises synchronously (SEGV, BUS, ILL, FPE, ABRT, SYS, TRAP).
+pub fn stray_signals() -> Vec<i32> {
+    let mut sigs = vec![
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPIPE,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGSTKFLT,
+        libc::SIGPWR,
+        libc::SIGQUIT,
+    ];
+    sigs.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    sigs
+}
+
+/// Sets `sig` to be ignored (SIG_IGN).
+pub fn ignore_signal(sig: i32) -> io::Result<()> {
+    set_disposition(sig, libc::SIG_IGN)
+}
+
+fn set_disposition(sig: i32, handler: libc::sighandler_t) -> io::Result<()> {
+    // SAFETY: an all-zero sigaction is a valid value (empty mask, no flags); the handler
+    // is SIG_IGN or SIG_DFL, never a function pointer, and the old action is not read.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        check(libc::sigaction(sig, &action, std::ptr::null_mut())).map(drop)
+    }
+}
+
+/// Every catchable signal back to its default action, for a child between fork and
+/// exec. Only sigaction is called, which is async-signal-safe; signals the C library
+/// reserves for itself refuse the change, which is ignored.
+fn reset_signal_dispositions(last_signal: i32) {
+    for sig in 1..=last_signal {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            let _ = set_disposition(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// The soft limit on open file descriptors, `None` when unlimited or unknown.
+pub fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live rlimit the call fills in.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).ok()?;
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// The effective uid: the owner of every file this process creates.

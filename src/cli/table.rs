@@ -21,14 +21,17 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "stop",
         "Stop one service, or every service and the supervisor",
         "Usage: sysg stop [-s NAME]\n\n\
-         Without -s: stop every service, shut the supervisor down and wait for it to exit.",
+         Without -s: stop every service, shut the supervisor down and wait for it to exit.\n\
+         With no supervisor: stop what a crashed one left running. Gives up with exit 4\n\
+         after the longest stop_timeout (plus the longest hook timeout without -s) + 10 s.",
     ),
     (
         "restart",
         "Restart one service, or reload the config and restart all",
         "Usage: sysg restart [-s NAME] [-c FILE] [-d]\n\n\
          Without -s: re-read the config (-c, or the one in use), stop all, start all in order.\n\
-         A config with errors is refused and nothing is touched.",
+         A config with errors is refused and nothing is touched. Gives up with exit 4\n\
+         after the longest stop_timeout + 10 s.",
     ),
     (
         "status",
@@ -239,6 +242,9 @@ pub fn main_help() -> String {
     s.push_str(&options_text("Global options", GLOBAL_FLAGS));
     s.push_str(
         "\nState lives in $SYSG_STATE_DIR, else $XDG_DATA_HOME/systemg, else ~/.local/share/systemg.\n",
+    );
+    s.push_str(
+        "Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 no supervisor (status),\n4 the supervisor did not answer or finish in time (see 'sysg help stop').\n",
     );
     s
 }

@@ -9,32 +9,122 @@ use crate::paths::Stream;
 use std::path::Path;
 use std::time::Duration;
 
-/// How long `stop` waits for the supervisor process to be gone after it acknowledged.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(600);
+/// How long `stop` waits for a supervisor whose sysg.pid lock is held but whose pid is
+/// not written yet (it is taking the lock this instant).
+const LOCK_RACE: Duration = Duration::from_secs(5);
 
 pub fn stop(service: Option<&str>) -> Result<i32> {
+    super::bounded(stop_bounded(service))
+}
+
+fn stop_bounded(service: Option<&str>) -> Result<i32> {
     let paths = paths()?;
-    let Some(pid) = crate::state::running_supervisor(&paths) else {
-        println!("No supervisor running");
-        return Ok(0);
-    };
+    if crate::state::running_supervisor(&paths).is_none() {
+        return stop_without_supervisor(&paths, service);
+    }
+    let bounds = super::StopBounds::read(&paths);
     let req = Request::Stop {
         service: service.map(str::to_string),
     };
-    let resp = match client::call(&paths, &req, super::start::LONG_REPLY) {
-        Err(Error::NotRunning(_)) => {
-            println!("No supervisor running");
-            return Ok(0);
-        }
+    // A full stop is acknowledged at once; one service is answered once it has stopped.
+    let reply_wait = match service {
+        Some(_) => bounds.stop,
+        None => client::REPLY_TIMEOUT,
+    };
+    let (pid, resp) = match client::call_to(&paths, &req, reply_wait) {
+        Err(Error::NotRunning(_)) => return stop_without_supervisor(&paths, service),
         other => other?,
     };
     println!("{}", resp.message.unwrap_or_default());
-    if service.is_none() && !super::wait_for_exit(pid, SHUTDOWN_WAIT) {
-        return Err(Error::msg(format!(
-            "supervisor (pid {pid}) is still running"
+    if service.is_some() {
+        return Ok(0);
+    }
+    // Run by a hook or a service of this supervisor: it may be waiting for us, so
+    // waiting for it to exit would only hold its shutdown up until the hook timeout.
+    if super::inside_tree_of(pid) {
+        return Ok(0);
+    }
+    if !super::wait_for_exit(pid, bounds.shutdown) {
+        return Err(client::gave_up(format!(
+            "supervisor (pid {pid}) is still running {}s after it was told to stop; {}",
+            bounds.shutdown.as_secs(),
+            client::unresponsive_note(pid)
         )));
     }
     Ok(0)
+}
+
+/// No supervisor answers. One that is just taking the sysg.pid lock is waited for; with
+/// none, service processes a crashed supervisor left running are stopped, under that
+/// lock so no supervisor starts meanwhile.
+fn stop_without_supervisor(paths: &crate::paths::Paths, service: Option<&str>) -> Result<i32> {
+    if !paths.dir.is_dir() {
+        println!("No supervisor running");
+        return Ok(0);
+    }
+    let Some(_lock) = take_supervisor_lock(paths)? else {
+        let up = super::wait_until(LOCK_RACE, || {
+            crate::state::running_supervisor(paths).is_some()
+        });
+        if up {
+            return stop_bounded(service);
+        }
+        return Err(client::gave_up(format!(
+            "another sysg holds {} but no supervisor answers",
+            paths.pid_file().display()
+        )));
+    };
+    let found = super::leftovers::find(paths);
+    if found.is_empty() {
+        println!("No supervisor running");
+        return Ok(0);
+    }
+    // We hold the lock now, so sysg.pid names the supervisor that crashed.
+    let crashed = crate::state::read_pid_file(paths);
+    let count: usize = found.values().map(Vec::len).sum();
+    if service.is_some() {
+        println!(
+            "No supervisor running; {count} process(es) {}: {}; 'sysg stop' stops them",
+            super::leftovers::left_by(crashed),
+            super::leftovers::describe(&found)
+        );
+        return Ok(0);
+    }
+    println!(
+        "No supervisor running; stopping {count} process(es) {}: {}",
+        super::leftovers::left_by(crashed),
+        super::leftovers::describe(&found)
+    );
+    crate::supervisor::stop_leftovers(paths, &[]);
+    let gone = super::wait_until(Duration::from_secs(2), || {
+        super::leftovers::find(paths).is_empty()
+    });
+    if !gone {
+        return Err(Error::msg(format!(
+            "could not stop every leftover process: {}",
+            super::leftovers::describe(&super::leftovers::find(paths))
+        )));
+    }
+    let _ = std::fs::remove_file(paths.socket());
+    println!("Stopped {count} leftover process(es)");
+    Ok(0)
+}
+
+/// The sysg.pid flock, if nobody holds it (the file is created if missing).
+fn take_supervisor_lock(paths: &crate::paths::Paths) -> Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = paths.pid_file();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io_path("cannot open", &path, e))?;
+    let got = crate::sys::try_lock_exclusive(&file)
+        .map_err(|e| Error::io_path("cannot lock", &path, e))?;
+    Ok(got.then_some(file))
 }
 
 pub fn validate(config: Option<&Path>) -> Result<i32> {
@@ -47,16 +137,28 @@ pub fn validate(config: Option<&Path>) -> Result<i32> {
 }
 
 pub fn purge() -> Result<i32> {
+    super::bounded(purge_bounded())
+}
+
+fn purge_bounded() -> Result<i32> {
     let paths = paths()?;
     if let Some(pid) = crate::state::running_supervisor(&paths) {
+        if super::inside_tree_of(pid) {
+            return Err(Error::msg(
+                "cannot purge from a hook or service of the running supervisor: it would wait for its own parent",
+            ));
+        }
+        let bounds = super::StopBounds::read(&paths);
         let _ = client::call(
             &paths,
             &Request::Stop { service: None },
-            super::start::LONG_REPLY,
+            client::REPLY_TIMEOUT,
         );
-        if !super::wait_for_exit(pid, SHUTDOWN_WAIT) {
-            return Err(Error::msg(format!(
-                "supervisor (pid {pid}) did not stop; not purging"
+        if !super::wait_for_exit(pid, bounds.shutdown) {
+            return Err(client::gave_up(format!(
+                "supervisor (pid {pid}) did not stop within {}s; not purging; {}",
+                bounds.shutdown.as_secs(),
+                client::unresponsive_note(pid)
             )));
         }
     }

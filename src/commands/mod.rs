@@ -1,5 +1,6 @@
 //! One function per subcommand. Each returns the process exit code or an `Error`.
 
+pub mod leftovers;
 pub mod logs;
 pub mod manage;
 mod purge;
@@ -49,6 +50,20 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// Polls `cond` every 20 ms for up to `limit`. True once it holds.
+pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Waits until `pid` has exited, up to `limit`. True if it did.
 pub fn wait_for_exit(pid: i32, limit: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
@@ -59,6 +74,92 @@ pub fn wait_for_exit(pid: i32, limit: std::time::Duration) -> bool {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// A client that gave up waiting for the supervisor prints why and exits with
+/// `client::EXIT_GAVE_UP`, so scripts can tell "did not answer in time" from a failure.
+pub fn bounded(result: Result<i32>) -> Result<i32> {
+    match result {
+        Err(e) if crate::client::is_gave_up(&e) => {
+            if let Error::Io { context, .. } = &e {
+                eprintln!("sysg: {context}");
+            }
+            Ok(crate::client::EXIT_GAVE_UP)
+        }
+        other => other,
+    }
+}
+
+/// Added to the config's stop timeouts for the supervisor's own work (signalling,
+/// reaping, sweeping escapees, writing state).
+pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// The bound when the config in use cannot be read.
+pub const STOP_FALLBACK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a client waits for the supervisor to carry out a stop, from the config the
+/// supervisor runs (its `config_hint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopBounds {
+    /// `stop -s`, `restart -s`, `restart`: the longest `stop_timeout` plus the margin.
+    pub stop: std::time::Duration,
+    /// `stop`: the supervisor's exit also waits for running hooks, so the longest hook
+    /// timeout is added.
+    pub shutdown: std::time::Duration,
+}
+
+impl StopBounds {
+    pub fn read(paths: &Paths) -> StopBounds {
+        let config =
+            crate::state::read_config_hint(paths).and_then(|p| crate::config::load(&p).ok());
+        match config {
+            Some(c) => StopBounds::of(&c),
+            None => StopBounds {
+                stop: STOP_FALLBACK,
+                shutdown: STOP_FALLBACK,
+            },
+        }
+    }
+
+    pub fn of(config: &crate::config::Config) -> StopBounds {
+        let stop = config
+            .services
+            .iter()
+            .map(|s| s.stop_timeout)
+            .max()
+            .unwrap_or_default();
+        let hook = config
+            .services
+            .iter()
+            .flat_map(|s| [&s.hooks.on_start, &s.hooks.on_stop, &s.hooks.on_restart])
+            .flat_map(|pair| [&pair.success, &pair.error])
+            .filter_map(|h| h.as_ref().map(|h| h.timeout))
+            .max()
+            .unwrap_or_default();
+        StopBounds {
+            stop: stop + STOP_MARGIN,
+            shutdown: stop + hook + STOP_MARGIN,
+        }
+    }
+}
+
+/// Whether `pid` is an ancestor of this process: then this is a hook or a service asking
+/// its own supervisor, which may be waiting for it, so it must never wait for that
+/// supervisor to exit.
+pub fn inside_tree_of(pid: i32) -> bool {
+    let mut current = crate::sys::getpid();
+    for _ in 0..4096 {
+        let Some(parent) = crate::procfs::stat(current).map(|s| s.ppid) else {
+            return false;
+        };
+        if parent == pid {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        current = parent;
     }
     false
 }

@@ -17,10 +17,16 @@ use std::time::Duration;
 /// stopping a crashed predecessor's leftovers, which can take a few seconds.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Long enough for any stop_timeout plus a margin.
-pub const LONG_REPLY: Duration = Duration::from_secs(600);
-
 pub fn start(
+    config: Option<&Path>,
+    daemonize: bool,
+    service: Option<&str>,
+    level: Level,
+) -> Result<i32> {
+    super::bounded(start_bounded(config, daemonize, service, level))
+}
+
+fn start_bounded(
     config: Option<&Path>,
     daemonize: bool,
     service: Option<&str>,
@@ -58,6 +64,15 @@ pub fn restart(
     service: Option<&str>,
     level: Level,
 ) -> Result<i32> {
+    super::bounded(restart_bounded(config, daemonize, service, level))
+}
+
+fn restart_bounded(
+    config: Option<&Path>,
+    daemonize: bool,
+    service: Option<&str>,
+    level: Level,
+) -> Result<i32> {
     let paths = paths()?;
     if crate::state::running_supervisor(&paths).is_none() {
         if daemonize {
@@ -83,7 +98,9 @@ pub fn restart(
             }
         }
     };
-    let resp = client::call(&paths, &req, LONG_REPLY)?;
+    // Answered once the stop is over and the new instance is spawned.
+    let bound = super::StopBounds::read(&paths).stop;
+    let resp = client::call(&paths, &req, bound)?;
     println!("{}", resp.message.unwrap_or_default());
     Ok(0)
 }

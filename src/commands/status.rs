@@ -3,11 +3,15 @@
 use super::paths;
 use crate::client;
 use crate::error::{Error, Result};
-use crate::ipc::{Request, ServiceStatus, StatusReport};
+use crate::ipc::{Request, ServiceStatus, State, StatusReport};
 use crate::state::StateFile;
 use std::io::{IsTerminal, Write};
 
 pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
+    super::bounded(status_bounded(service, json))
+}
+
+fn status_bounded(service: Option<&str>, json: bool) -> Result<i32> {
     let paths = paths()?;
     let req = Request::Status {
         service: service.map(str::to_string),
@@ -69,6 +73,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
             cron: rec.cron.clone(),
         })
         .collect();
+    mark_leftovers(paths, &mut services);
     if let Some(name) = service {
         services.retain(|s| s.name == name);
         if services.is_empty() {
@@ -82,4 +87,37 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
         config: crate::state::read_config_hint(paths),
         services,
     })
+}
+
+/// With no supervisor, a record saying "running" is only true of processes a crashed
+/// supervisor left behind: those are shown as such (with their pid), and a service with
+/// none left is not shown as running.
+fn mark_leftovers(paths: &crate::paths::Paths, services: &mut [ServiceStatus]) {
+    let found = super::leftovers::find(paths);
+    let crashed = super::leftovers::crashed_supervisor(paths);
+    let recorded = crate::state::PidFile::read(paths);
+    for svc in services.iter_mut() {
+        match found.get(&svc.name) {
+            Some(pids) => {
+                let main = recorded
+                    .services
+                    .get(&svc.name)
+                    .copied()
+                    .filter(|p| pids.contains(p))
+                    .unwrap_or(pids[0]);
+                svc.status = State::Running;
+                svc.pid = Some(main);
+                svc.tasks = Some(pids.len() as u32);
+                svc.reason = Some(super::leftovers::left_by(crashed));
+            }
+            None if matches!(svc.status, State::Running | State::Stopping) => {
+                svc.status = State::Stopped;
+                svc.reason = Some(match crashed {
+                    Some(pid) => format!("its supervisor (pid {pid}) ended without stopping it"),
+                    None => "its supervisor ended without stopping it".to_string(),
+                });
+            }
+            None => {}
+        }
+    }
 }

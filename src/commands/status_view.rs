@@ -39,7 +39,7 @@ pub fn render(report: &StatusReport, now: DateTime<Utc>, color: bool) -> String 
         if svc.kind == "cron" {
             render_cron(&mut out, svc, color);
         } else {
-            render_service(&mut out, svc, now, color);
+            render_service(&mut out, svc, now, color, report.supervisor_pid.is_some());
         }
     }
     out
@@ -53,8 +53,18 @@ fn bullet(tone: Tone, color: bool) -> String {
     }
 }
 
-fn render_service(out: &mut String, svc: &ServiceStatus, now: DateTime<Utc>, color: bool) {
-    let (tone, summary) = service_summary(svc);
+fn render_service(
+    out: &mut String,
+    svc: &ServiceStatus,
+    now: DateTime<Utc>,
+    color: bool,
+    live: bool,
+) {
+    let (tone, mut summary) = service_summary(svc);
+    // Without a supervisor, "running" is a process a crashed one left behind: say so.
+    if !live && svc.status == State::Running {
+        summary = with_reason(&summary, &svc.reason);
+    }
     let _ = writeln!(
         out,
         "{} {} {}",

@@ -121,3 +121,130 @@ impl Client {
         ClientEvent::Close
     }
 }
+
+/// Most control clients held at once; one more displaces the oldest idle client.
+pub const MAX_CLIENTS: usize = 64;
+
+/// File descriptors below the limit that control clients never take: room to spawn
+/// services (pipes, log files) and to write state files.
+pub fn fd_reserve(limit: u64) -> u64 {
+    (limit / 4).min(32)
+}
+
+/// What to do with a connection just accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Yes,
+    /// Only in place of the oldest idle client (refused when there is none).
+    DisplaceOldestIdle,
+}
+
+/// Whether fd pressure began or ended with this connection: each is logged once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    Unchanged,
+    Began,
+    Ended,
+}
+
+/// Admission of control clients. Under fd pressure (an accepted fd inside the reserve,
+/// or accept failing with EMFILE) the number of clients is frozen where it stood, so a
+/// flood of idle connections only displaces older ones. Pressure ends once a connection
+/// lands outside the reserve while the clients are down to a fraction of that number.
+#[derive(Debug)]
+pub struct Admission {
+    cap: usize,
+    pressure: bool,
+}
+
+impl Admission {
+    pub const fn new() -> Admission {
+        Admission {
+            cap: MAX_CLIENTS,
+            pressure: false,
+        }
+    }
+
+    /// A connection accepted as fd `fd`, with `held` clients already there.
+    pub fn on_accept(&mut self, fd: i32, held: usize, limit: Option<u64>) -> (Admit, Pressure) {
+        let fd = fd.max(0) as u64;
+        let in_reserve = limit.is_some_and(|l| fd >= l.saturating_sub(fd_reserve(l)));
+        let mut change = Pressure::Unchanged;
+        if self.pressure && !in_reserve && (held == 0 || held * 2 < self.cap) {
+            self.pressure = false;
+            self.cap = MAX_CLIENTS;
+            change = Pressure::Ended;
+        }
+        if in_reserve {
+            if !self.pressure {
+                self.pressure = true;
+                change = Pressure::Began;
+            }
+            self.cap = self.cap.min(held.max(1));
+        }
+        let admit = if held >= self.cap {
+            Admit::DisplaceOldestIdle
+        } else {
+            Admit::Yes
+        };
+        (admit, change)
+    }
+
+    /// accept(2) failed for want of descriptors with `held` clients there. True when
+    /// this begins the pressure (log it).
+    pub fn on_exhausted(&mut self, held: usize) -> bool {
+        self.cap = self.cap.min(held.max(1));
+        !std::mem::replace(&mut self.pressure, true)
+    }
+
+    #[cfg(test)]
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_beyond_the_cap_displace_the_oldest_idle() {
+        let mut a = Admission::new();
+        assert_eq!(a.on_accept(10, 63, Some(1024)).0, Admit::Yes);
+        assert_eq!(
+            a.on_accept(10, 64, Some(1024)),
+            (Admit::DisplaceOldestIdle, Pressure::Unchanged)
+        );
+    }
+
+    #[test]
+    fn an_fd_in_the_reserve_freezes_the_client_count_and_is_reported_once() {
+        let mut a = Admission::new();
+        assert_eq!(
+            a.on_accept(48, 30, Some(64)),
+            (Admit::DisplaceOldestIdle, Pressure::Began)
+        );
+        assert_eq!(a.cap(), 30);
+        // Holes left by displaced clients give low fds; the count stays frozen.
+        assert_eq!(
+            a.on_accept(20, 30, Some(64)),
+            (Admit::DisplaceOldestIdle, Pressure::Unchanged)
+        );
+        assert_eq!(
+            a.on_accept(49, 30, Some(64)),
+            (Admit::DisplaceOldestIdle, Pressure::Unchanged)
+        );
+        // Once the flood has drained, pressure ends.
+        assert_eq!(a.on_accept(20, 3, Some(64)), (Admit::Yes, Pressure::Ended));
+        assert_eq!(a.cap(), MAX_CLIENTS);
+    }
+
+    #[test]
+    fn accept_failing_for_want_of_fds_is_reported_once() {
+        let mut a = Admission::new();
+        assert!(a.on_exhausted(5));
+        assert!(!a.on_exhausted(5));
+        assert_eq!(a.on_accept(7, 5, None).0, Admit::DisplaceOldestIdle);
+        assert_eq!(a.on_accept(7, 0, None), (Admit::Yes, Pressure::Ended));
+    }
+}

@@ -2,12 +2,14 @@
 //! hands it over; one writer thread writes them (temp file, fsync, rename), skipping
 //! snapshots already superseded by a newer one. There is still exactly one writer, fed
 //! only by the loop, so no stale copy can overwrite a newer state, and a slow disk
-//! never stalls the loop.
+//! never stalls the loop. A write error is logged once per outage (a full disk fails every
+//! write until space returns), and the first success after it says so.
 
-use crate::logger::error;
+use crate::logger::{error, info};
 use crate::paths::Paths;
 use crate::state::{PidFile, StateFile};
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 enum Snapshot {
@@ -18,6 +20,15 @@ enum Snapshot {
 pub struct Persister {
     tx: Option<Sender<Snapshot>>,
     writer: Option<JoinHandle<()>>,
+    /// Outages of writes made here, when the writer thread is missing or gone.
+    outages: Mutex<Outages>,
+}
+
+/// Which files are failing to be written right now.
+#[derive(Debug, Default)]
+struct Outages {
+    state: bool,
+    pids: bool,
 }
 
 impl Persister {
@@ -30,12 +41,14 @@ impl Persister {
             Ok(handle) => Persister {
                 tx: Some(tx),
                 writer: Some(handle),
+                outages: Mutex::default(),
             },
             Err(e) => {
                 error!("cannot start the state writer thread ({e}); writing from the loop");
                 Persister {
                     tx: None,
                     writer: None,
+                    outages: Mutex::default(),
                 }
             }
         }
@@ -57,7 +70,8 @@ impl Persister {
             },
             None => snap,
         };
-        write(paths, snap);
+        let mut outages = self.outages.lock().unwrap_or_else(|p| p.into_inner());
+        write(paths, snap, &mut outages);
     }
 
     /// Writes everything still queued and stops the writer.
@@ -70,6 +84,7 @@ impl Persister {
 }
 
 fn write_loop(paths: &Paths, rx: &Receiver<Snapshot>) {
+    let mut outages = Outages::default();
     while let Ok(first) = rx.recv() {
         let (mut state, mut pids) = (None, None);
         for snap in std::iter::once(first).chain(rx.try_iter()) {
@@ -79,25 +94,29 @@ fn write_loop(paths: &Paths, rx: &Receiver<Snapshot>) {
             }
         }
         if let Some(s) = state {
-            write(paths, Snapshot::State(s));
+            write(paths, Snapshot::State(s), &mut outages);
         }
         if let Some(p) = pids {
-            write(paths, Snapshot::Pids(p));
+            write(paths, Snapshot::Pids(p), &mut outages);
         }
     }
 }
 
-fn write(paths: &Paths, snap: Snapshot) {
-    match snap {
-        Snapshot::State(s) => {
-            if let Err(e) = s.write(paths) {
-                error!("cannot write state.json: {e}");
-            }
+fn write(paths: &Paths, snap: Snapshot, outages: &mut Outages) {
+    let (name, result, failing) = match snap {
+        Snapshot::State(s) => ("state.json", s.write(paths), &mut outages.state),
+        Snapshot::Pids(p) => ("pid.json", p.write(paths), &mut outages.pids),
+    };
+    match result {
+        Err(e) if !*failing => {
+            *failing = true;
+            error!("cannot write {name}: {e} (not logged again until a write succeeds)");
         }
-        Snapshot::Pids(p) => {
-            if let Err(e) = p.write(paths) {
-                error!("cannot write pid.json: {e}");
-            }
+        Err(_) => {}
+        Ok(()) if *failing => {
+            *failing = false;
+            info!("{name} written again");
         }
+        Ok(()) => {}
     }
 }

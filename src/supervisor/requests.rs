@@ -10,7 +10,28 @@ use crate::config::Config;
 use crate::ipc::{Request, Response, State, StatusReport};
 use crate::logger::{debug, error, info, warning};
 use crate::sys;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Admission of control clients; there is one supervisor per process.
+static ADMISSION: Mutex<control::Admission> = Mutex::new(control::Admission::new());
+
+fn admission() -> std::sync::MutexGuard<'static, control::Admission> {
+    ADMISSION
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Tells a connection there is no room for it, without waiting, and hangs up.
+fn refuse(stream: std::os::unix::net::UnixStream) {
+    let _ = stream.set_nonblocking(true);
+    let mut line = serde_json::to_vec(&Response::error(
+        "too many control clients waiting; try again",
+    ))
+    .unwrap_or_default();
+    line.push(b'\n');
+    let _ = std::io::Write::write(&mut &stream, &line);
+}
 
 /// A client waiting for a stop or restart to finish before it gets its reply.
 pub struct Waiter {
@@ -28,6 +49,7 @@ enum Awaited {
 
 impl Supervisor {
     pub(super) fn accept_clients(&mut self) {
+        let limit = sys::open_files_limit();
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
@@ -45,6 +67,24 @@ impl Supervisor {
                             continue;
                         }
                     }
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                    let held = self.clients.len();
+                    let (admit, pressure) = admission().on_accept(fd, held, limit);
+                    match pressure {
+                        control::Pressure::Began => warning!(
+                            "file descriptors running low (fd {fd} of limit {}): keeping at most {held} control clients, the oldest idle ones dropped (logged once until it clears)",
+                            limit.map_or_else(|| "unknown".to_string(), |l| l.to_string())
+                        ),
+                        control::Pressure::Ended => {
+                            info!("file descriptors available again: control clients accepted as usual")
+                        }
+                        control::Pressure::Unchanged => {}
+                    }
+                    if admit == control::Admit::DisplaceOldestIdle && !self.drop_oldest_idle() {
+                        debug!("refusing a control connection: every client is waiting for a stop");
+                        refuse(stream);
+                        continue;
+                    }
                     self.next_client += 1;
                     let id = self.next_client;
                     match Client::new(id, stream) {
@@ -59,11 +99,25 @@ impl Supervisor {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: the connection stays queued, so the listener
-                    // would stay readable; pause it instead of spinning.
-                    error!(
-                        "accept on control socket failed: {e}; pausing new connections for 100 ms"
+                    let exhausted = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
+                    if exhausted {
+                        if admission().on_exhausted(self.clients.len()) {
+                            error!(
+                                "accept on control socket failed: {e}; dropping idle clients and retrying every 100 ms (logged once until it clears)"
+                            );
+                        }
+                        // An idle client's fd is the quickest way to make room.
+                        if self.drop_oldest_idle() {
+                            continue;
+                        }
+                    } else {
+                        debug!("accept on control socket failed: {e}");
+                    }
+                    // The connection stays queued, so the listener would stay readable;
+                    // pause it instead of spinning.
                     self.accept_paused = true;
                     self.timers
                         .after(Duration::from_millis(100), Timer::ResumeAccept);
@@ -107,6 +161,30 @@ impl Supervisor {
     fn drop_client(&mut self, id: u64) {
         self.clients.retain(|c| c.id != id);
         self.waiters.retain(|w| w.client != id);
+    }
+
+    /// Makes room for a new client: drops the oldest one that has not sent its request,
+    /// else the oldest one not waiting for a stop, restart or reload. False if every
+    /// client is waiting.
+    fn drop_oldest_idle(&mut self) -> bool {
+        let waiting = |id: u64| {
+            self.waiters.iter().any(|w| w.client == id)
+                || self.reload.as_ref().is_some_and(|(_, c)| *c == id)
+        };
+        let victim = self
+            .clients
+            .iter()
+            .find(|c| !c.answered && !waiting(c.id))
+            .or_else(|| self.clients.iter().find(|c| !waiting(c.id)))
+            .map(|c| c.id);
+        match victim {
+            Some(id) => {
+                debug!("dropping the oldest idle control client to make room");
+                self.drop_client(id);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Last replies (e.g. to the `stop` that ended us) get a bounded, blocking write.

@@ -240,6 +240,12 @@ fn install_signals() -> Result<Signals> {
     reg(libc::SIGTERM, Some(&term))?;
     reg(libc::SIGINT, Some(&int))?;
     reg(libc::SIGHUP, Some(&hup))?;
+    // A stray `kill -USR1` (or a real-time signal, a SIGPIPE, a SIGXFSZ) must not kill
+    // the supervisor and orphan its services. Services get default dispositions back
+    // (`sys::configure_child`).
+    for sig in sys::stray_signals() {
+        sys::ignore_signal(sig).map_err(|e| Error::io("cannot ignore a stray signal", e))?;
+    }
     Ok(Signals {
         pipe: read,
         pipe_writer: write,
