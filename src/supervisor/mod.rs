@@ -107,6 +107,8 @@ pub struct Supervisor {
     /// Units whose requested stop is over since waiters were last answered.
     settled: Vec<usize>,
     shutting_down: bool,
+    /// How many control clients may be held, and whether an fd shortage was said.
+    admission: control::Admission,
     /// Out of file descriptors: the listener is left alone until a timer resumes it,
     /// instead of poll reporting the pending connection again and again.
     accept_paused: bool,
@@ -183,6 +185,7 @@ impl Supervisor {
             subreaper: started.subreaper,
             settled: Vec::new(),
             shutting_down: false,
+            admission: control::Admission::new(),
             accept_paused: false,
             loading: None,
             reload: None,

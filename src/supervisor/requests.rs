@@ -10,17 +10,7 @@ use crate::config::Config;
 use crate::ipc::{Request, Response, State, StatusReport};
 use crate::logger::{debug, error, info, warning};
 use crate::sys;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Admission of control clients; there is one supervisor per process.
-static ADMISSION: Mutex<control::Admission> = Mutex::new(control::Admission::new());
-
-fn admission() -> std::sync::MutexGuard<'static, control::Admission> {
-    ADMISSION
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Tells a connection there is no room for it, without waiting, and hangs up.
 fn refuse(stream: std::os::unix::net::UnixStream) {
@@ -69,7 +59,7 @@ impl Supervisor {
                     }
                     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
                     let held = self.clients.len();
-                    let (admit, pressure) = admission().on_accept(fd, held, limit);
+                    let (admit, pressure) = self.admission.on_accept(fd, held, limit);
                     match pressure {
                         control::Pressure::Began => warning!(
                             "file descriptors running low (fd {fd} of limit {}): keeping at most {held} control clients, the oldest idle ones dropped (logged once until it clears)",
@@ -104,7 +94,7 @@ impl Supervisor {
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
                     if exhausted {
-                        if admission().on_exhausted(self.clients.len()) {
+                        if self.admission.on_exhausted(self.clients.len()) {
                             error!(
                                 "accept on control socket failed: {e}; dropping idle clients and retrying every 100 ms (logged once until it clears)"
                             );
