@@ -100,3 +100,42 @@ fn a_worker_that_daemonizes_is_stopped_with_its_instance_and_said_so() {
     );
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn status_counts_descendants_that_left_the_group() {
+    let w = Sysg::new();
+    let (n, m) = (unique_number(), unique_number());
+    // Like postgres: the helpers run in sessions of their own.
+    w.start_with(&format!(
+        r#"
+        services:
+          db:
+            command: "sh -c 'setsid sleep {n} & setsid sleep {n} & sleep {m}'"
+        "#
+    ));
+    let all_three = wait_until(DEADLINE, || {
+        w.service("db").is_some_and(|s| {
+            let cmds: Vec<String> = s["processes"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| p["command"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            cmds.iter().filter(|c| **c == format!("sleep {n}")).count() == 2
+                && cmds.iter().any(|c| *c == format!("sleep {m}"))
+        })
+    });
+    assert!(
+        all_three,
+        "status misses processes of db\n{}",
+        w.diagnostics()
+    );
+    let tasks = w.service("db").unwrap()["tasks"].as_u64().unwrap_or(0);
+    assert!(
+        tasks >= 4,
+        "tasks {tasks}: sh, two helpers and the main sleep"
+    );
+    w.run_ok(&["stop"]);
+}

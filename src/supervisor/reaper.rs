@@ -72,7 +72,7 @@ impl Supervisor {
         }
     }
 
-    fn known(&self) -> Known<'_> {
+    pub(super) fn known(&self) -> Known<'_> {
         let mut known = Known {
             leaders: HashSet::new(),
             groups: HashSet::new(),
@@ -133,7 +133,12 @@ impl Supervisor {
     pub(super) fn leftovers(&mut self, i: usize) -> Vec<i32> {
         let group = self.units[i].svc.group();
         let mut pids: Vec<i32> = match group {
-            Some(pgid) => self.census().groups.get(&pgid).cloned().unwrap_or_default(),
+            Some(pgid) => self
+                .census()
+                .groups
+                .get(&pgid)
+                .map(|g| g.iter().map(|p| p.pid).collect())
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         pids.extend(self.marked(i));
@@ -149,8 +154,8 @@ impl Supervisor {
             .get(&name)
             .map(|list| {
                 list.iter()
-                    .filter(|&&(_, pgid)| Some(pgid) != group)
-                    .map(|&(pid, _)| pid)
+                    .filter(|p| Some(p.pgid) != group)
+                    .map(|p| p.pid)
                     .collect()
             })
             .unwrap_or_default()

@@ -243,12 +243,9 @@ impl Supervisor {
             },
             None => self.units.iter().collect(),
         };
-        let pgids: Vec<i32> = selected
-            .iter()
-            .filter_map(|u| u.svc.live().map(|r| r.pid))
-            .collect();
-        let groups = crate::procfs::by_group(&pgids);
-        let services = selected.iter().map(|u| u.status(now, &groups)).collect();
+        // One pass over /proc for every service: group members and marked escapees.
+        let census = super::survey::take_census(&self.known());
+        let services = selected.iter().map(|u| u.status(now, &census)).collect();
         let report = StatusReport {
             supervisor_pid: Some(sys::getpid()),
             config: Some(self.config.path.clone()),

@@ -12,6 +12,7 @@
 //!   environ is read only when they descend from us, or from anyone when we could not
 //!   become a subreaper).
 
+use crate::procfs::ProcStat;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Default)]
@@ -23,9 +24,25 @@ pub struct Survey {
 #[derive(Default)]
 pub struct Census {
     /// Live members of the groups asked about, by pgid.
-    pub groups: HashMap<i32, Vec<i32>>,
-    /// Live processes outside those groups carrying a service's markers: (pid, pgid).
-    pub marked: HashMap<String, Vec<(i32, i32)>>,
+    pub groups: HashMap<i32, Vec<ProcStat>>,
+    /// Live processes outside those groups carrying a service's markers.
+    pub marked: HashMap<String, Vec<ProcStat>>,
+}
+
+impl Census {
+    /// Every live process of a service: its group's members and its marked escapees
+    /// (a postgres whose backends each run in a session of their own), sorted by pid.
+    pub fn of(&self, name: &str, group: Option<i32>) -> Vec<&ProcStat> {
+        let members = group.and_then(|g| self.groups.get(&g));
+        let mut all: Vec<&ProcStat> = members
+            .into_iter()
+            .flatten()
+            .chain(self.marked.get(name).into_iter().flatten())
+            .collect();
+        all.sort_by_key(|p| p.pid);
+        all.dedup_by_key(|p| p.pid);
+        all
+    }
 }
 
 /// What a survey needs to know of the supervisor.
@@ -71,23 +88,19 @@ pub fn take_census(known: &Known) -> Census {
     let parent: HashMap<i32, i32> = stats.iter().map(|s| (s.pid, s.ppid)).collect();
     let mut ours: HashMap<i32, bool> = HashMap::new();
     let mut census = Census::default();
-    for st in &stats {
+    for st in stats {
         if st.state == 'Z' || st.pid == me {
             continue;
         }
         if known.groups.contains(&st.pgid) {
-            census.groups.entry(st.pgid).or_default().push(st.pid);
+            census.groups.entry(st.pgid).or_default().push(st);
             continue;
         }
         if known.subreaper && !descends_from(st.pid, me, &parent, &mut ours) {
             continue;
         }
         if let Some(name) = service_of(st.pid, known) {
-            census
-                .marked
-                .entry(name)
-                .or_default()
-                .push((st.pid, st.pgid));
+            census.marked.entry(name).or_default().push(st);
         }
     }
     census

@@ -4,11 +4,11 @@
 use super::cron::CronState;
 use super::deps::Standing;
 use super::service::{self, Instance};
+use super::survey::Census;
 use crate::config::Service;
 use crate::ipc::{CronRun, ServiceStatus};
 use crate::procfs::ProcStat;
 use crate::state::ServiceRecord;
-use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
 #[derive(Debug)]
@@ -65,9 +65,9 @@ impl Unit {
         }
     }
 
-    /// The status a client sees; /proc figures come from `groups` (one /proc pass for
-    /// every service, made only when a client asks).
-    pub fn status(&self, now: Instant, groups: &HashMap<i32, Vec<ProcStat>>) -> ServiceStatus {
+    /// The status a client sees; /proc figures come from `census` (one /proc pass for
+    /// every service, made only when a client asks): the group and its marked escapees.
+    pub fn status(&self, now: Instant, census: &Census) -> ServiceStatus {
         let rec = self.record();
         let live = self.svc.live();
         let mut st = ServiceStatus {
@@ -100,13 +100,17 @@ impl Unit {
             cron: rec.cron,
         };
         if let Some(run) = live {
-            let members = groups.get(&run.pid).map_or(&[][..], Vec::as_slice);
+            let members: Vec<ProcStat> = census
+                .of(&self.cfg.name, Some(run.pid))
+                .into_iter()
+                .cloned()
+                .collect();
             let leader_ticks = members
                 .iter()
                 .find(|p| p.pid == run.pid)
                 .map(|p| p.start_ticks);
             st.uptime_s = Some(uptime_secs(run, leader_ticks, now));
-            let snap = crate::procfs::summarize(members);
+            let snap = crate::procfs::summarize(&members);
             st.rss_bytes = Some(snap.rss_bytes);
             st.cpu_s = Some(snap.cpu_s);
             st.tasks = Some(snap.tasks);
