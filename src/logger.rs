@@ -76,8 +76,10 @@ pub fn enabled(level: Level) -> bool {
 }
 
 /// Starts writing to `path`; with `echo`, lines also go to stderr (foreground mode).
-pub fn open(path: PathBuf, echo: bool) {
-    let file = crate::state::open_append(&path).ok();
+/// Opens supervisor.log for appending. A file that cannot be opened safely (a planted
+/// link, a foreign owner) is an error: the supervisor refuses to start without its log.
+pub fn open(path: PathBuf, echo: bool) -> std::io::Result<()> {
+    let file = Some(crate::state::open_append(&path)?);
     let size = file
         .as_ref()
         .and_then(|f| f.metadata().ok())
@@ -90,6 +92,7 @@ pub fn open(path: PathBuf, echo: bool) {
             echo,
         });
     }
+    Ok(())
 }
 
 pub fn log(level: Level, msg: &str) {

@@ -203,11 +203,6 @@ fn symlinked_state_files_and_log_files_are_never_written_through() {
         symlink(&target, w.state.join(name)).unwrap();
         planted.push(target);
     }
-    // A planted hard link (same owner, so the kernel allows it) is not written either.
-    let hard = victim(&w, "hard-victim");
-    fs::hard_link(&hard, w.state.join("supervisor.log")).unwrap();
-    planted.push(hard);
-
     w.start_with(&talker(unique_number()));
     w.wait_running_pid("api", None);
     let st = w.state.join("state.json");
@@ -223,6 +218,36 @@ fn symlinked_state_files_and_log_files_are_never_written_through() {
     for name in ["logs/api_stdout.log", "logs/api_stderr.log"] {
         let meta = fs::symlink_metadata(w.state.join(name)).unwrap();
         assert!(meta.file_type().is_symlink(), "{name} was replaced");
+    }
+}
+
+#[test]
+fn a_planted_supervisor_log_refuses_the_start_and_is_left_alone() {
+    let w = Sysg::new();
+    fs::create_dir_all(&w.state).unwrap();
+    chmod(&w.state, 0o700);
+    // A hard link (same owner, so the kernel allows it), then a symlink.
+    for how in ["hard", "soft"] {
+        let target = victim(&w, &format!("{how}-victim"));
+        let log = w.state.join("supervisor.log");
+        let _ = fs::remove_file(&log);
+        if how == "hard" {
+            fs::hard_link(&target, &log).unwrap();
+        } else {
+            symlink(&target, &log).unwrap();
+        }
+        let cfg = w.write_config(&talker(unique_number()));
+        let out = w.run(&["start", "-d", "-c", cfg.to_str().unwrap()]);
+        assert_ne!(
+            out.code, 0,
+            "started with a planted supervisor.log ({how})\n{out}"
+        );
+        assert!(
+            out.stderr.contains("supervisor.log") && out.stderr.lines().count() == 1,
+            "{out}"
+        );
+        assert_untouched(&target);
+        assert!(w.supervisor_pid().is_none(), "a supervisor runs anyway");
     }
 }
 

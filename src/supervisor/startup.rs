@@ -37,7 +37,8 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
     if foreground {
         crate::terminal::start();
     }
-    crate::logger::open(paths.supervisor_log(), foreground);
+    crate::logger::open(paths.supervisor_log(), foreground)
+        .map_err(|e| Error::io_path("cannot open", &paths.supervisor_log(), e))?;
     let pid_lock = take_pid_file(paths)?;
     info!("systemg supervisor starting (pid {})", sys::getpid());
     info!("loading configuration from {}", config.path.display());
