@@ -46,6 +46,21 @@ pub fn unresponsive_note(pid: i32) -> String {
     }
 }
 
+/// A supervisor that hung up on us was on its way out (a request that arrives during the
+/// last moments of a shutdown is never read): whether it is gone within a second.
+fn ended(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        if !crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z') {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sends `req` to the running supervisor; returns the reply and the pid of the
 /// supervisor that gave it. `Err(NotRunning)` when there is none.
 pub fn request_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i32, Response)> {
@@ -78,11 +93,18 @@ pub fn request_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i3
                 timeout.as_secs(),
                 unresponsive_note(pid)
             ))
+        } else if ended(pid) {
+            Error::NotRunning("Supervisor stopped before it answered".into())
         } else {
             Error::io("cannot read supervisor reply", e)
         }
     })?;
     if reply.is_empty() {
+        if ended(pid) {
+            return Err(Error::NotRunning(
+                "Supervisor stopped before it answered".into(),
+            ));
+        }
         return Err(Error::msg(
             "supervisor closed the connection without a reply",
         ));

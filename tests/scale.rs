@@ -148,3 +148,39 @@ fn a_descendant_that_cleared_its_environment_does_not_outlive_the_supervisor() {
         w.diagnostics()
     );
 }
+
+#[test]
+fn status_during_a_stop_answers_or_says_the_supervisor_stopped() {
+    let w = Sysg::new();
+    let base = unique_number();
+    let mut yaml = String::from("services:\n");
+    for i in 0..200 {
+        writeln!(yaml, "  s{i}:\n    command: \"sleep {}\"", base + i).unwrap();
+    }
+    let cfg = w.write_config(&yaml);
+    w.start_daemon(&cfg);
+    let up = wait_until(Duration::from_secs(60), || {
+        w.status_json()["services"]
+            .as_array()
+            .is_some_and(|s| s.iter().filter(|s| s["status"] == "running").count() == 200)
+    });
+    assert!(up, "not every service came up\n{}", w.diagnostics());
+    let mut stop = w.command(&["stop"]);
+    stop.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut stop = stop.spawn().expect("spawn stop");
+    let mut asked = 0;
+    loop {
+        let out = w.run(&["status", "--json"]);
+        asked += 1;
+        assert!(
+            out.code == 0 || out.code == 3,
+            "status during a stop failed (ask {asked}): {out}"
+        );
+        if stop.try_wait().expect("try_wait").is_some() && out.code == 3 {
+            break;
+        }
+        assert!(asked < 2000, "the stop never ended\n{}", w.diagnostics());
+    }
+    assert_eq!(stop.wait().unwrap().code(), Some(0));
+}
