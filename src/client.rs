@@ -51,7 +51,7 @@ pub fn unresponsive_note(pid: i32) -> String {
 fn ended(pid: i32) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
-        if !crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z') {
+        if crate::procfs::stat(pid).is_none_or(|s| s.state == 'Z') {
             return true;
         }
         if std::time::Instant::now() >= deadline {
