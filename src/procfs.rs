@@ -40,7 +40,8 @@ pub fn stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
     }
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let raw = read_proc_file(&format!("/proc/{pid}/stat"), false)?;
+    let text = String::from_utf8(raw).ok()?;
     parse_stat(&text)
 }
 
@@ -86,7 +87,7 @@ pub fn cmdline(pid: i32) -> Option<String> {
     if pid <= 0 {
         return None;
     }
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let raw = read_proc_file(&format!("/proc/{pid}/cmdline"), false)?;
     let joined: String = String::from_utf8_lossy(&raw).replace('\0', " ");
     let trimmed = joined.trim();
     if trimmed.is_empty() {
@@ -106,12 +107,43 @@ pub fn environ_has(pid: i32, key: &str, value: &str) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
+    let Some(raw) = read_proc_file(&format!("/proc/{pid}/environ"), true) else {
         return false;
     };
     let wanted = format!("{key}={value}");
     raw.split(|b| *b == 0)
         .any(|entry| entry == wanted.as_bytes())
+}
+
+/// The whole of a small /proc file. `fs::read` also stats the file for a size hint
+/// (always 0 here) and reads once more to see the end; a status of 2,000 services reads
+/// thousands of these, so the first read goes into a buffer that usually holds it all.
+/// With `whole`, it reads on to the end whatever the first read returned (environ, where
+/// a short read would hide the markers at its end).
+fn read_proc_file(path: &str, whole: bool) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut file = fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len < buf.len() && !whole {
+                    // procfs hands over a stat record in one read when it fits.
+                    break;
+                }
+                if len == buf.len() {
+                    buf.resize(buf.len() * 2, 0);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
+    Some(buf)
 }
 
 /// Every pid currently listed in `/proc`, in directory order.
@@ -167,7 +199,7 @@ pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i3
 /// The value of `key` in `pid`'s initial environment, if that environment holds `marker`
 /// and none of the `unless` keys: which service a process belongs to, in one read.
 pub fn marked_value(pid: i32, marker: (&str, &str), key: &str, unless: &[&str]) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let raw = read_proc_file(&format!("/proc/{pid}/environ"), true)?;
     let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
     let marked = env_values(&entries, marker.0).any(|v| v == marker.1.as_bytes());
     if !marked
@@ -188,7 +220,7 @@ pub fn all_stats() -> Vec<ProcStat> {
 
 /// `test` on the `KEY=value` entries of `pid`'s initial environment; false if unreadable.
 fn with_environ(pid: i32, test: impl FnOnce(&[&[u8]]) -> bool) -> bool {
-    let Ok(raw) = fs::read(format!("/proc/{pid}/environ")) else {
+    let Some(raw) = read_proc_file(&format!("/proc/{pid}/environ"), true) else {
         return false;
     };
     let entries: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
