@@ -1,6 +1,7 @@
 //! Turns the parsed YAML value into services: every key checked, every default applied,
 //! every problem collected (never just the first).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -325,12 +326,21 @@ impl Builder<'_> {
         }
         let mut services = Vec::new();
         let mut deps = Vec::new();
+        // Keys that differ in YAML (`1`, `"1"`) but read as the same name: how many times
+        // each name was seen so far, so a repeat is located at its own key.
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
         for (name, value) in entries {
-            let path = child(&services_path, &name);
-            if services.iter().any(|s: &Service| s.name == name) {
+            let earlier = seen.entry(name.clone()).or_insert(0);
+            *earlier += 1;
+            if *earlier > 1 {
+                let path = [
+                    services_path[0].clone(),
+                    Seg::Repeat(name.clone(), *earlier - 1),
+                ];
                 self.err(&path, format!("duplicate service name \"{name}\""));
                 continue;
             }
+            let path = child(&services_path, &name);
             if !valid_service_name(&name) {
                 let why = "use 1 to 64 letters, digits, '_', '.' or '-'";
                 self.err(&path, format!("invalid service name \"{name}\": {why}"));
@@ -494,13 +504,14 @@ impl Builder<'_> {
             return Vec::new();
         };
         let mut out: Vec<(String, usize)> = Vec::new();
+        let mut listed = HashSet::new();
         for (i, item) in items.iter().enumerate() {
             let mut item_path = path.to_vec();
             item_path.push(Seg::Index(i));
             let Some(name) = self.string(item, &item_path) else {
                 continue;
             };
-            if out.iter().any(|(n, _)| *n == name) {
+            if !listed.insert(name.clone()) {
                 self.err(&item_path, format!("\"{name}\" is listed twice"));
                 continue;
             }
