@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -85,7 +86,7 @@ pub(super) fn build(root: &Value, dir: &Path, env: Lookup) -> (Vec<Service>, Vec
     let mut b = Builder {
         problems: Vec::new(),
         dir,
-        root_vars: Vec::new(),
+        root_vars: HashMap::new(),
         env,
     };
     let services = b.top(root);
@@ -138,7 +139,7 @@ struct Builder<'a> {
     problems: Vec<Problem>,
     dir: &'a Path,
     /// Root `env.vars`, already expanded: the first place `${VAR}` looks.
-    root_vars: Vec<(String, String)>,
+    root_vars: HashMap<String, String>,
     /// The second place.
     env: Lookup<'a>,
 }
@@ -205,12 +206,9 @@ impl Builder<'_> {
     }
 
     fn expanded(&mut self, s: &str, path: &[Seg]) -> Option<String> {
-        let result = expand(s, &|name| {
-            let root = self.root_vars.iter().rev().find(|(k, _)| k == name);
-            match root {
-                Some((_, value)) => Some(value.clone()),
-                None => (self.env)(name),
-            }
+        let result = expand(s, &|name| match self.root_vars.get(name) {
+            Some(value) => Some(value.clone()),
+            None => (self.env)(name),
         });
         result.map_err(|e| self.err(path, e)).ok()
     }
@@ -477,7 +475,7 @@ impl Builder<'_> {
                     continue;
                 }
                 if is_root {
-                    self.root_vars.push((key.clone(), text.clone()));
+                    self.root_vars.insert(key.clone(), text.clone());
                 }
                 vars.push((key, text));
             }
@@ -493,7 +491,7 @@ impl Builder<'_> {
             }
         }
         if f.has("vars") {
-            layers.push(EnvSource::Vars(vars));
+            layers.push(EnvSource::Vars(Arc::new(vars)));
         }
         layers
     }
