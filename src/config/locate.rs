@@ -6,8 +6,6 @@
 //! that already parsed as YAML, and on anything it does not understand it degrades to the
 //! nearest ancestor it did find (ultimately 1:1) — it never fails and never loops.
 
-use std::collections::HashMap;
-
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -61,21 +59,20 @@ enum Node {
     Seq(Vec<(Pos, Node)>),
 }
 
-/// A mapping's entries in text order, found by key in constant time (a services mapping
-/// may hold 100,000 keys, and every problem is located).
+/// A mapping's entries in text order, and where each key's entries are, first occurrence
+/// first: a lookup costs the same in a services mapping of 100,000 keys.
 #[derive(Debug)]
 struct MapNode {
     entries: Vec<(Pos, Node)>,
-    /// Each key's entries, first occurrence first.
-    keys: HashMap<String, Vec<usize>>,
+    keys: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl MapNode {
     fn node(list: Vec<(String, Pos, Node)>) -> Node {
-        let mut keys: HashMap<String, Vec<usize>> = HashMap::with_capacity(list.len());
+        let mut keys = std::collections::HashMap::with_capacity(list.len());
         let mut entries = Vec::with_capacity(list.len());
         for (key, pos, node) in list {
-            keys.entry(key).or_default().push(entries.len());
+            keys.entry(key).or_insert_with(Vec::new).push(entries.len());
             entries.push((pos, node));
         }
         Node::Map(MapNode { entries, keys })
@@ -84,8 +81,7 @@ impl MapNode {
     /// The `repeat`-th occurrence of `key` (0 = the first), or the last one the text has.
     fn get(&self, key: &str, repeat: usize) -> Option<&(Pos, Node)> {
         let found = self.keys.get(key)?;
-        let at = found.get(repeat).or(found.last())?;
-        self.entries.get(*at)
+        self.entries.get(*found.get(repeat).or(found.last())?)
     }
 }
 
