@@ -111,6 +111,76 @@ fn dependency_cycle_is_printed() {
 }
 
 #[test]
+fn duplicate_names_are_each_reported_at_their_own_key() {
+    // YAML itself refuses `a:` twice; `1` and `"1"` are different keys with one name.
+    let w = Sysg::new();
+    let (cfg, out) = validate(
+        &w,
+        r#"
+        services:
+          1: { command: "sleep 1000" }
+          true: { command: "sleep 1000" }
+          "1": { command: "sleep 1000" }
+          'true': { command: "sleep 1000" }
+        "#,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    let shown = cfg.display();
+    let want = [
+        format!("{shown}:4:3: services.1: duplicate service name \"1\""),
+        format!("{shown}:5:3: services.true: duplicate service name \"true\""),
+    ];
+    assert_eq!(out.stderr.lines().collect::<Vec<_>>(), want, "{out}");
+}
+
+/// A config of `n` services named by number, then a second spelling (`"N"`) of every
+/// `step`-th name, and an unknown key in every `step`-th service.
+fn numbered(n: usize, step: usize) -> String {
+    let mut yaml = String::from("services:\n");
+    for i in 0..n {
+        match i % step {
+            0 => yaml.push_str(&format!("  {i}: {{ command: \"sleep 1\", bogus: 1 }}\n")),
+            _ => yaml.push_str(&format!("  {i}: {{ command: \"sleep 1\" }}\n")),
+        }
+    }
+    for i in (0..n).step_by(step) {
+        yaml.push_str(&format!("  \"{i}\": {{ command: \"sleep 1\" }}\n"));
+    }
+    yaml
+}
+
+#[test]
+fn every_problem_of_a_large_config_is_reported_with_its_position() {
+    let (n, step) = (20_000, 400);
+    let w = Sysg::new();
+    let (cfg, out) = validate(&w, &numbered(n, step));
+    assert_eq!(out.code, 2, "{out}");
+    let shown = cfg.display();
+    // Service i is on line i + 2, its `bogus` key 27 columns after the name's digits.
+    let mut want = Vec::new();
+    for i in (0..n).step_by(step) {
+        let col = 27 + i.to_string().len();
+        want.push(format!(
+            "{shown}:{}:{col}: services.{i}.bogus: unknown key; valid keys: {}",
+            i + 2,
+            "command, working_dir, env, restart_policy, backoff, backoff_max, max_restarts, \
+             depends_on, skip, stop_signal, stop_timeout, health_check, hooks, cron, logs"
+        ));
+    }
+    for (k, i) in (0..n).step_by(step).enumerate() {
+        want.push(format!(
+            "{shown}:{}:3: services.{i}: duplicate service name \"{i}\"",
+            n + 2 + k
+        ));
+    }
+    let got: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(got.len(), want.len(), "{out}");
+    for (got, want) in got.iter().zip(&want) {
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
 fn bare_integer_duration_is_an_error() {
     let w = Sysg::new();
     let (cfg, out) = validate(

@@ -1,7 +1,9 @@
 //! Turns the parsed YAML value into services: every key checked, every default applied,
 //! every problem collected (never just the first).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -84,7 +86,7 @@ pub(super) fn build(root: &Value, dir: &Path, env: Lookup) -> (Vec<Service>, Vec
     let mut b = Builder {
         problems: Vec::new(),
         dir,
-        root_vars: Vec::new(),
+        root_vars: HashMap::new(),
         env,
     };
     let services = b.top(root);
@@ -137,7 +139,7 @@ struct Builder<'a> {
     problems: Vec<Problem>,
     dir: &'a Path,
     /// Root `env.vars`, already expanded: the first place `${VAR}` looks.
-    root_vars: Vec<(String, String)>,
+    root_vars: HashMap<String, String>,
     /// The second place.
     env: Lookup<'a>,
 }
@@ -204,12 +206,9 @@ impl Builder<'_> {
     }
 
     fn expanded(&mut self, s: &str, path: &[Seg]) -> Option<String> {
-        let result = expand(s, &|name| {
-            let root = self.root_vars.iter().rev().find(|(k, _)| k == name);
-            match root {
-                Some((_, value)) => Some(value.clone()),
-                None => (self.env)(name),
-            }
+        let result = expand(s, &|name| match self.root_vars.get(name) {
+            Some(value) => Some(value.clone()),
+            None => (self.env)(name),
         });
         result.map_err(|e| self.err(path, e)).ok()
     }
@@ -325,12 +324,21 @@ impl Builder<'_> {
         }
         let mut services = Vec::new();
         let mut deps = Vec::new();
+        // Keys that differ in YAML (`1`, `"1"`) but read as the same name: how many times
+        // each name was seen so far, so a repeat is located at its own key.
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(entries.len());
         for (name, value) in entries {
-            let path = child(&services_path, &name);
-            if services.iter().any(|s: &Service| s.name == name) {
+            let earlier = seen.entry(name.clone()).or_insert(0);
+            *earlier += 1;
+            if *earlier > 1 {
+                let path = [
+                    services_path[0].clone(),
+                    Seg::Repeat(name.clone(), *earlier - 1),
+                ];
                 self.err(&path, format!("duplicate service name \"{name}\""));
                 continue;
             }
+            let path = child(&services_path, &name);
             if !valid_service_name(&name) {
                 let why = "use 1 to 64 letters, digits, '_', '.' or '-'";
                 self.err(&path, format!("invalid service name \"{name}\": {why}"));
@@ -467,7 +475,7 @@ impl Builder<'_> {
                     continue;
                 }
                 if is_root {
-                    self.root_vars.push((key.clone(), text.clone()));
+                    self.root_vars.insert(key.clone(), text.clone());
                 }
                 vars.push((key, text));
             }
@@ -483,7 +491,7 @@ impl Builder<'_> {
             }
         }
         if f.has("vars") {
-            layers.push(EnvSource::Vars(vars));
+            layers.push(EnvSource::Vars(Arc::new(vars)));
         }
         layers
     }
@@ -494,13 +502,14 @@ impl Builder<'_> {
             return Vec::new();
         };
         let mut out: Vec<(String, usize)> = Vec::new();
+        let mut listed = HashSet::new();
         for (i, item) in items.iter().enumerate() {
             let mut item_path = path.to_vec();
             item_path.push(Seg::Index(i));
             let Some(name) = self.string(item, &item_path) else {
                 continue;
             };
-            if out.iter().any(|(n, _)| *n == name) {
+            if !listed.insert(name.clone()) {
                 self.err(&item_path, format!("\"{name}\" is listed twice"));
                 continue;
             }

@@ -94,7 +94,7 @@ impl Service {
         for layer in &self.env {
             let vars = match layer {
                 EnvSource::File(path) => read_env_file(path)?,
-                EnvSource::Vars(vars) => vars.clone(),
+                EnvSource::Vars(vars) => vars.to_vec(),
             };
             for (key, value) in vars {
                 match index.get(&key) {
@@ -169,9 +169,9 @@ mod tests {
         let mut service = super::super::build::defaults("api", dir.path());
         service.env = vec![
             EnvSource::File(root),
-            EnvSource::Vars(pairs(&[("B", "root-vars"), ("D", "root-vars")])),
+            EnvSource::Vars(pairs(&[("B", "root-vars"), ("D", "root-vars")]).into()),
             EnvSource::File(own.clone()),
-            EnvSource::Vars(pairs(&[("D", "own-vars")])),
+            EnvSource::Vars(pairs(&[("D", "own-vars")]).into()),
         ];
         let want = pairs(&[
             ("A", "root-file"),

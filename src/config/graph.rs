@@ -68,6 +68,8 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
         Done,
     }
     let mut mark = vec![Mark::New; edges.len()];
+    // Where each node marked OnPath sits in `path`.
+    let mut depth = vec![0; edges.len()];
     let mut found = Vec::new();
     let mut seen = HashSet::new();
     for start in 0..edges.len() {
@@ -77,6 +79,7 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
         // (node, index of the next edge to follow)
         let mut path: Vec<(usize, usize)> = vec![(start, 0)];
         mark[start] = Mark::OnPath;
+        depth[start] = 0;
         while let Some(&mut (node, ref mut next)) = path.last_mut() {
             let Some(&target) = edges[node].get(*next) else {
                 mark[node] = Mark::Done;
@@ -87,10 +90,11 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
             match mark[target] {
                 Mark::New => {
                     mark[target] = Mark::OnPath;
+                    depth[target] = path.len();
                     path.push((target, 0));
                 }
                 Mark::OnPath => {
-                    let from = path.iter().position(|&(n, _)| n == target).unwrap_or(0);
+                    let from = depth[target];
                     let mut cycle: Vec<usize> = path[from..].iter().map(|&(n, _)| n).collect();
                     let first = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
                     cycle.rotate_left(first);

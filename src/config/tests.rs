@@ -127,7 +127,8 @@ services:
         EnvSource::Vars(
             list.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         )
     };
     assert_eq!(

@@ -2,6 +2,7 @@
 //! duration parsed. Produced by `config::load`; nothing downstream re-validates.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -47,8 +48,9 @@ pub struct Service {
 pub enum EnvSource {
     /// Absolute path of a KEY=VALUE file.
     File(PathBuf),
-    /// Expanded values, in file order.
-    Vars(Vec<(String, String)>),
+    /// Expanded values, in file order; shared, so the root layer every service inherits
+    /// is stored once, not once per service.
+    Vars(Arc<Vec<(String, String)>>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -87,6 +87,23 @@ fn sequences_of_mappings_and_same_indent_sequences() {
 }
 
 #[test]
+fn a_repeated_key_is_found_at_its_own_occurrence() {
+    let text = "services:\n  1: {command: a}\n  x: {command: b}\n  \"1\": {command: c}\n";
+    let services = Seg::Key("services".into());
+    let locator = Locator::new(text);
+    let first = [services.clone(), Seg::Key("1".into())];
+    let again = [services.clone(), Seg::Repeat("1".into(), 1)];
+    assert_eq!(locator.locate(&first), (2, 3));
+    assert_eq!(locator.locate(&again), (4, 3));
+    // A repeat the scanner did not see falls back to the last one it did.
+    assert_eq!(
+        locator.locate(&[services, Seg::Repeat("1".into(), 5)]),
+        (4, 3)
+    );
+    assert_eq!(display_path(&again), "services.1");
+}
+
+#[test]
 fn anchors_tags_markers_and_crlf() {
     let text = "---\r\nbase: &b\r\n  a: 1\r\nother: !!map\r\n  <<: *b\r\n  c: 2\r\n...\r\n";
     assert_eq!(at(text, "base.a"), (3, 3));
