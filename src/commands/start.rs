@@ -83,6 +83,9 @@ fn restart_bounded(
             "No supervisor running; use 'sysg start' (or 'sysg restart -d')",
         ));
     }
+    // The supervisor reads the config again before it acts on a reload: as long as it
+    // took here, with a margin.
+    let mut reading = std::time::Duration::ZERO;
     let req = match service {
         Some(name) => Request::Restart {
             service: Some(name.to_string()),
@@ -91,7 +94,9 @@ fn restart_bounded(
         None => {
             let path = find_config(config, &paths, true)?;
             // Refuse a broken config here, with the full error list, before touching anything.
+            let began = std::time::Instant::now();
             crate::config::load(&path)?;
+            reading = began.elapsed() * 3;
             Request::Restart {
                 service: None,
                 config: Some(path),
@@ -99,7 +104,7 @@ fn restart_bounded(
         }
     };
     // Answered once the stop is over and the new instance is spawned.
-    let bound = super::StopBounds::read(&paths).stop;
+    let bound = super::StopBounds::read(&paths).stop + reading;
     let resp = client::call(&paths, &req, bound)?;
     println!("{}", resp.message.unwrap_or_default());
     Ok(0)
