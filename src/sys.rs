@@ -262,3 +262,12 @@ pub fn take_inherited_fd(fd: RawFd) -> Option<std::fs::File> {
     // else in this process refers to it.
     Some(unsafe { std::fs::File::from_raw_fd(fd) })
 }
+
+/// Asks for a pipe buffer of `bytes` (`F_SETPIPE_SZ`); returns the size the kernel set.
+pub fn set_pipe_size(fd: RawFd, bytes: usize) -> io::Result<usize> {
+    let arg = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ takes an int and only resizes the pipe behind `fd`; a bad fd
+    // or size is reported as an error.
+    let granted = check(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, arg) })?;
+    Ok(granted as usize)
+}

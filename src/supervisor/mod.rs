@@ -243,6 +243,7 @@ impl Supervisor {
             }
             self.settle();
             self.flush_state();
+            self.output.end_turn();
         }
     }
 

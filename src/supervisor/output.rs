@@ -25,6 +25,21 @@ const TURN_BUDGET: usize = 1024 * 1024;
 /// An echoed line longer than this is shown in pieces (the log file keeps it whole).
 const MAX_ECHO_PARTIAL: usize = 64 * 1024;
 
+/// A pipe that has had bytes for this many loop turns in a row is streaming: a writer
+/// that writes line by line, each write waking the loop for a few lines.
+const STREAMING_TURNS: u32 = 3;
+
+/// While a pipe streams and brings less than this per turn, the loop pauses `PACE` at
+/// the end of the turn so the next read takes many lines at once: a wakeup (and its
+/// context switches, on both sides) per `PACE` instead of per few lines.
+const PACE_BELOW: usize = 64 * 1024;
+const PACE: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// A streaming pipe's buffer is grown to this (if the kernel allows), so that a writer
+/// is not held back while the loop pauses or is busy elsewhere. Idle pipes keep the
+/// default size: the kernel charges pipe buffers to the service's user.
+const STREAMING_PIPE: usize = 1024 * 1024;
+
 static NEXT_PIPE: AtomicU64 = AtomicU64::new(1);
 
 pub struct Pipe {
@@ -38,6 +53,10 @@ pub struct Pipe {
     resync: bool,
     /// Foreground echo only: bytes after the last newline, waiting for their line.
     echo_partial: Vec<u8>,
+    /// The last loop turn this pipe had bytes in, and how many turns in a row it had.
+    last_turn: u64,
+    streak: u32,
+    grown: bool,
 }
 
 impl Pipe {
@@ -50,6 +69,9 @@ impl Pipe {
             id: NEXT_PIPE.fetch_add(1, Ordering::Relaxed),
             resync: false,
             echo_partial: Vec::new(),
+            last_turn: 0,
+            streak: 0,
+            grown: false,
         })
     }
 }
@@ -82,6 +104,10 @@ pub struct Output {
     limits: HashMap<String, LogLimits>,
     echo: bool,
     buf: Vec<u8>,
+    /// Loop turns so far (see `end_turn`).
+    turn: u64,
+    /// A streaming pipe brought little this turn: pause before the next.
+    pace: bool,
 }
 
 impl Output {
@@ -92,6 +118,8 @@ impl Output {
             limits: HashMap::new(),
             echo,
             buf: vec![0; READ_BUF],
+            turn: 1,
+            pace: false,
         }
     }
 
@@ -99,7 +127,7 @@ impl Output {
     /// buffer filled. `Closed` at EOF or error, after the open last line was ended.
     pub fn read(&mut self, pipe: &mut Pipe) -> ReadOutcome {
         let mut taken = 0;
-        loop {
+        let end = loop {
             let (filled, end) = fill(&mut pipe.file, &mut self.buf);
             if filled > 0 {
                 let buf = std::mem::take(&mut self.buf);
@@ -109,14 +137,51 @@ impl Output {
             taken += filled;
             match end {
                 Fill::Full if taken < TURN_BUDGET => continue,
-                Fill::Full => return ReadOutcome::Data,
-                Fill::Drained if taken > 0 => return ReadOutcome::Data,
-                Fill::Drained => return ReadOutcome::Idle,
-                Fill::Closed => {
-                    self.finish(pipe);
-                    return ReadOutcome::Closed;
-                }
+                other => break other,
             }
+        };
+        if taken > 0 {
+            self.note_streaming(pipe, taken);
+        }
+        match end {
+            Fill::Full => ReadOutcome::Data,
+            Fill::Drained if taken > 0 => ReadOutcome::Data,
+            Fill::Drained => ReadOutcome::Idle,
+            Fill::Closed => {
+                self.finish(pipe);
+                ReadOutcome::Closed
+            }
+        }
+    }
+
+    /// Counts the turns in a row `pipe` had bytes in; a streaming pipe gets a bigger
+    /// buffer, and, while it brings little per turn, the loop paces itself.
+    fn note_streaming(&mut self, pipe: &mut Pipe, taken: usize) {
+        pipe.streak = if pipe.last_turn + 1 == self.turn {
+            pipe.streak.saturating_add(1)
+        } else {
+            1
+        };
+        pipe.last_turn = self.turn;
+        if pipe.streak < STREAMING_TURNS {
+            return;
+        }
+        if !pipe.grown {
+            pipe.grown = true;
+            let _ = crate::sys::set_pipe_size(pipe.file.as_raw_fd(), STREAMING_PIPE);
+        }
+        if taken < PACE_BELOW {
+            self.pace = true;
+        }
+    }
+
+    /// Called once at the end of every loop turn. After a turn in which a streaming
+    /// pipe brought only a few lines, pauses `PACE` (bounded, and never when output is
+    /// idle) so that the next turn reads many lines with one read and one write.
+    pub fn end_turn(&mut self) {
+        self.turn += 1;
+        if std::mem::take(&mut self.pace) {
+            std::thread::sleep(PACE);
         }
     }
 
