@@ -219,3 +219,38 @@ fn rotation_of_many_lines_in_one_read_stays_within_max_size_plus_one_line() {
         );
     }
 }
+
+#[test]
+fn a_writer_streaming_one_write_per_line_loses_nothing() {
+    let w = Sysg::new();
+    let n = unique_number();
+    // The shell's `echo` is one write(2) per line: the loop sees a streaming pipe (and
+    // paces itself, with a bigger pipe) for the whole run.
+    let lines = 30000;
+    w.start_with(&format!(
+        r#"
+        services:
+          chatty:
+            command: "i=0; while [ $i -lt {lines} ]; do echo line-$i; i=$((i+1)); done; exec sleep {n}"
+        "#
+    ));
+    let path = log_path(&w, "chatty");
+    let want: String = (0..lines).map(|i| format!("line-{i}\n")).collect();
+    let mut got = Vec::new();
+    let ok = wait_until(DEADLINE * 3, || {
+        got = read_bytes(&path);
+        got.len() >= want.len()
+    });
+    assert!(
+        ok,
+        "{} of {} bytes logged\n{}",
+        got.len(),
+        want.len(),
+        w.diagnostics()
+    );
+    assert!(
+        got == want.as_bytes(),
+        "lines lost, reordered or split: {} lines logged",
+        newlines(&got)
+    );
+}
