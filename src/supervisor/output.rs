@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// One read buffer, shared by all pipes: what one read (and one file write) moves.
 const READ_BUF: usize = 256 * 1024;
@@ -40,6 +40,11 @@ const PACE: std::time::Duration = std::time::Duration::from_micros(200);
 /// default size: the kernel charges pipe buffers to the service's user.
 const STREAMING_PIPE: usize = 1024 * 1024;
 
+/// At most this many pipes are grown at a time (16 MiB of pipe buffers at most).
+const MAX_GROWN: usize = 16;
+
+static GROWN: AtomicUsize = AtomicUsize::new(0);
+
 static NEXT_PIPE: AtomicU64 = AtomicU64::new(1);
 
 pub struct Pipe {
@@ -56,6 +61,8 @@ pub struct Pipe {
     /// The last loop turn this pipe had bytes in, and how many turns in a row it had.
     last_turn: u64,
     streak: u32,
+    /// Growing its buffer was tried (once), and it worked.
+    grow_tried: bool,
     grown: bool,
 }
 
@@ -71,8 +78,17 @@ impl Pipe {
             echo_partial: Vec::new(),
             last_turn: 0,
             streak: 0,
+            grow_tried: false,
             grown: false,
         })
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if self.grown {
+            GROWN.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -166,9 +182,13 @@ impl Output {
         if pipe.streak < STREAMING_TURNS {
             return;
         }
-        if !pipe.grown {
-            pipe.grown = true;
-            let _ = crate::sys::set_pipe_size(pipe.file.as_raw_fd(), STREAMING_PIPE);
+        if !pipe.grow_tried && GROWN.load(Ordering::Relaxed) < MAX_GROWN {
+            pipe.grow_tried = true;
+            let fd = pipe.file.as_raw_fd();
+            if crate::sys::set_pipe_size(fd, STREAMING_PIPE).is_ok() {
+                pipe.grown = true;
+                GROWN.fetch_add(1, Ordering::Relaxed);
+            }
         }
         if taken < PACE_BELOW {
             self.pace = true;
