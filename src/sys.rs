@@ -157,6 +157,38 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// `poll` with a timeout finer than a millisecond (`ppoll`); None waits forever.
+pub fn poll_for(
+    fds: &mut [libc::pollfd],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<usize> {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: the pointer and length describe the caller's live slice; `ts_ptr` is null
+    // or points at `ts`, alive for the call; a null signal mask leaves the mask alone.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    if n == -1 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(n as usize)
+}
+
 /// Non-blocking exclusive lock. `Ok(false)` when another process holds it.
 pub fn try_lock_exclusive(fd: &impl AsRawFd) -> io::Result<bool> {
     try_flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB)
@@ -485,4 +517,13 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
         done += n as usize;
     }
     Ok(())
+}
+
+/// Asks for a pipe buffer of `bytes` (`F_SETPIPE_SZ`); returns the size the kernel set.
+pub fn set_pipe_size(fd: RawFd, bytes: usize) -> io::Result<usize> {
+    let arg = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ takes an int and only resizes the pipe behind `fd`; a bad fd
+    // or size is reported as an error.
+    let granted = check(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, arg) })?;
+    Ok(granted as usize)
 }

@@ -296,3 +296,83 @@ fn read_only_logs_dir_is_reported_once_and_writing_starts_when_writable() {
     w.run_ok(&["stop"]);
     assert!(w.processes().is_empty(), "left: {:?}", w.processes());
 }
+
+/// A torn line: a prefix of `line-N xxx…` (as `write_writer` prints them), not a whole one.
+fn is_torn_head(line: &str) -> bool {
+    const TAIL: &str = " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    if !line.is_empty() && "line-".starts_with(line) {
+        return true;
+    }
+    let Some(rest) = line.strip_prefix("line-") else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    TAIL.starts_with(&rest[digits..]) && rest.len() - digits < TAIL.len()
+}
+
+#[test]
+fn a_line_torn_by_a_full_disk_is_ended_and_writing_resumes_at_a_line_boundary() {
+    let w = Sysg::new();
+    std::fs::create_dir_all(&w.state).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&w.state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let logs = w.state.join("logs");
+    let Some(_mount) = mount_tmpfs(&logs, "256k") else {
+        return;
+    };
+    // Space is freed later by removing this, so the log file itself stays (with the torn
+    // line at its end) and writing goes on in it.
+    let filler = logs.join("filler");
+    std::fs::write(&filler, vec![0u8; 160 * 1024]).unwrap();
+
+    let pid = start_writer(&w, "0.01");
+    let file = logs.join("writer_stdout.log");
+    let name = file.to_str().unwrap().to_string();
+    let full = wait_until(Duration::from_secs(30), || {
+        lines_mentioning(&w.supervisor_log(), &name)
+            .iter()
+            .any(|l| l.contains("cannot write"))
+    });
+    assert!(full, "the disk never filled\n{}", w.diagnostics());
+    let before = last_number(&file).unwrap_or(0);
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = wait_until(DEADLINE, || {
+        last_number(&file).is_some_and(|k| k > before + 100)
+    });
+    assert!(resumed, "writing did not resume\n{}", w.diagnostics());
+    w.run_ok(&["stop"]);
+    assert!(!alive(pid));
+
+    let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+    let torn: Vec<&str> = text.lines().filter(|l| is_torn_head(l)).collect();
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| !is_torn_head(l) && last_number_in(l).is_none())
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "lines glued or cut by the outage: {bad:?}\n{}",
+        w.diagnostics()
+    );
+    eprintln!("torn lines (ended by the supervisor): {torn:?}");
+    assert!(torn.len() <= 1, "more torn lines than outages: {torn:?}");
+    let mentions = lines_mentioning(&w.supervisor_log(), &name);
+    eprintln!("supervisor.log lines about {name}: {mentions:#?}");
+    let again: Vec<&String> = mentions.iter().filter(|l| l.contains("again")).collect();
+    assert_eq!(
+        again.len(),
+        1,
+        "recovery said once, with what it did to the torn line: {mentions:#?}"
+    );
+    assert!(again[0].contains("line"), "{}", again[0]);
+}
+
+/// `Some(N)` if `line` is exactly a whole `line-N xxx…` line.
+fn last_number_in(line: &str) -> Option<u64> {
+    let (n, tail) = line.strip_prefix("line-")?.split_once(' ')?;
+    (tail == "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+        .then(|| n.parse().ok())
+        .flatten()
+}

@@ -201,6 +201,7 @@ impl Supervisor {
 
     fn run_loop(&mut self) -> Result<i32> {
         let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut pace = None;
         loop {
             if self.finished() {
                 return Ok(self.finish());
@@ -228,11 +229,21 @@ impl Supervisor {
                 };
                 fds.push(entry(c.stream.as_raw_fd(), ev));
             }
+            // Pacing a streaming writer: the pipes sit out this wait (a negative fd is
+            // skipped), bounded by the pace; nothing else waits for them.
             for p in &self.pipes {
-                fds.push(entry(p.file.as_raw_fd(), libc::POLLIN));
+                let fd = if pace.is_some() {
+                    -1
+                } else {
+                    p.file.as_raw_fd()
+                };
+                fds.push(entry(fd, libc::POLLIN));
             }
-            let timeout = self.timers.poll_timeout(Instant::now());
-            sys::poll(&mut fds, timeout).map_err(|e| Error::io("poll", e))?;
+            let timeout = match (self.timers.until_next(Instant::now()), pace) {
+                (Some(t), Some(p)) => Some(t.min(p)),
+                (t, p) => t.or(p),
+            };
+            sys::poll_for(&mut fds, timeout).map_err(|e| Error::io("poll", e))?;
 
             // Snapshot readiness first: handlers below add and remove clients and pipes.
             let nclients = self.clients.len();
@@ -261,6 +272,7 @@ impl Supervisor {
             }
             self.settle();
             self.flush_state();
+            pace = self.output.end_turn();
         }
     }
 

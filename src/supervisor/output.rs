@@ -1,9 +1,10 @@
-//! Service output: non-blocking pipe reads appended to `logs/<name>_<stream>.log`, and
-//! in foreground mode echoed to the terminal as `name | line`.
+//! Service output: non-blocking pipe reads appended to `logs/<name>_<stream>.log` as they
+//! come (a line without newline too), and in foreground mode echoed to the terminal as
+//! `name | line`.
 //!
 //! A pipe belongs to an instance, not to a service: a restarted service gets new pipes
 //! while an escaped grandchild may still hold the old one open, and both keep flowing
-//! into the same file until EOF.
+//! into the same file until EOF (the file keeps their lines apart, see `logfile`).
 
 use super::logfile::LogFile;
 use crate::config::LogLimits;
@@ -12,19 +13,57 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Bounded read per wake per pipe, so one chatty service cannot starve the others.
-const READ_CHUNK: usize = 64 * 1024;
+/// One read buffer, shared by all pipes: what one read (and one file write) moves.
+const READ_BUF: usize = 256 * 1024;
 
-/// A line longer than this is stored in pieces rather than held in memory.
-const MAX_PARTIAL: usize = 64 * 1024;
+/// At most this much is taken from one pipe per loop turn, so one chatty service cannot
+/// starve the others; the rest waits for the next turn.
+const TURN_BUDGET: usize = 1024 * 1024;
+
+/// An echoed line longer than this is shown in pieces (the log file keeps it whole).
+const MAX_ECHO_PARTIAL: usize = 64 * 1024;
+
+/// A pipe that has had bytes for this many loop turns in a row is streaming: a writer
+/// that writes line by line, each write waking the loop for a few lines.
+const STREAMING_TURNS: u32 = 3;
+
+/// While a pipe streams and brings less than this per turn, the loop's next wait leaves
+/// the pipes alone for `PACE` so the next read takes many lines at once: a wakeup (and
+/// its context switches, on both sides) per `PACE` instead of per few lines.
+const PACE_BELOW: usize = 64 * 1024;
+const PACE: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// A streaming pipe's buffer is grown to this (if the kernel allows), so that a writer
+/// is not held back while the loop pauses or is busy elsewhere. Idle pipes keep the
+/// default size: the kernel charges pipe buffers to the service's user.
+const STREAMING_PIPE: usize = 1024 * 1024;
+
+/// At most this many pipes are grown at a time (16 MiB of pipe buffers at most).
+const MAX_GROWN: usize = 16;
+
+static GROWN: AtomicUsize = AtomicUsize::new(0);
+
+static NEXT_PIPE: AtomicU64 = AtomicU64::new(1);
 
 pub struct Pipe {
     pub service: String,
     pub stream: Stream,
     pub file: File,
-    /// Bytes after the last newline, waiting for the rest of their line.
-    partial: Vec<u8>,
+    /// Tells this pipe's bytes from another's in a shared log file.
+    id: u64,
+    /// Bytes were lost mid-line in a write error: what follows up to the next newline is
+    /// the rest of that line, and is dropped so the file resumes at a line boundary.
+    resync: bool,
+    /// Foreground echo only: bytes after the last newline, waiting for their line.
+    echo_partial: Vec<u8>,
+    /// The last loop turn this pipe had bytes in, and how many turns in a row it had.
+    last_turn: u64,
+    streak: u32,
+    /// Growing its buffer was tried (once), and it worked.
+    grow_tried: bool,
+    grown: bool,
 }
 
 impl Pipe {
@@ -34,8 +73,22 @@ impl Pipe {
             service: service.to_string(),
             stream,
             file,
-            partial: Vec::new(),
+            id: NEXT_PIPE.fetch_add(1, Ordering::Relaxed),
+            resync: false,
+            echo_partial: Vec::new(),
+            last_turn: 0,
+            streak: 0,
+            grow_tried: false,
+            grown: false,
         })
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if self.grown {
+            GROWN.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -48,12 +101,29 @@ pub enum ReadOutcome {
     Closed,
 }
 
+/// How filling the read buffer ended.
+enum Fill {
+    /// The buffer is full: the pipe may hold more.
+    Full,
+    /// The pipe is empty for now (a short read, or EAGAIN).
+    Drained,
+    /// EOF or a read error.
+    Closed,
+}
+
+/// A service's two log files, opened on first output.
+type Files = [Option<LogFile>; 2];
+
 pub struct Output {
     paths: Paths,
-    files: HashMap<(String, &'static str), LogFile>,
+    files: HashMap<String, Files>,
     limits: HashMap<String, LogLimits>,
     echo: bool,
     buf: Vec<u8>,
+    /// Loop turns so far (see `end_turn`).
+    turn: u64,
+    /// A streaming pipe brought little this turn: pause before the next.
+    pace: bool,
 }
 
 impl Output {
@@ -63,35 +133,75 @@ impl Output {
             files: HashMap::new(),
             limits: HashMap::new(),
             echo,
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; READ_BUF],
+            turn: 1,
+            pace: false,
         }
     }
 
-    /// Reads what is ready (at most one chunk) and stores it. `Closed` at EOF or error,
-    /// after the partial echo line has been flushed.
+    /// Reads what the pipe holds now, up to `TURN_BUDGET`, and stores it: one write per
+    /// buffer filled. `Closed` at EOF or error, after the open last line was ended.
     pub fn read(&mut self, pipe: &mut Pipe) -> ReadOutcome {
-        match pipe.file.read(&mut self.buf) {
-            Ok(0) => {
-                self.finish(pipe);
-                ReadOutcome::Closed
-            }
-            Ok(n) => {
+        let mut taken = 0;
+        let end = loop {
+            let (filled, end) = fill(&mut pipe.file, &mut self.buf);
+            if filled > 0 {
                 let buf = std::mem::take(&mut self.buf);
-                self.store(pipe, &buf[..n]);
+                self.store(pipe, &buf[..filled]);
                 self.buf = buf;
-                ReadOutcome::Data
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::Interrupted =>
-            {
-                ReadOutcome::Idle
+            taken += filled;
+            match end {
+                Fill::Full if taken < TURN_BUDGET => continue,
+                other => break other,
             }
-            Err(_) => {
+        };
+        if taken > 0 {
+            self.note_streaming(pipe, taken);
+        }
+        match end {
+            Fill::Full => ReadOutcome::Data,
+            Fill::Drained if taken > 0 => ReadOutcome::Data,
+            Fill::Drained => ReadOutcome::Idle,
+            Fill::Closed => {
                 self.finish(pipe);
                 ReadOutcome::Closed
             }
         }
+    }
+
+    /// Counts the turns in a row `pipe` had bytes in; a streaming pipe gets a bigger
+    /// buffer, and, while it brings little per turn, the loop paces itself.
+    fn note_streaming(&mut self, pipe: &mut Pipe, taken: usize) {
+        pipe.streak = if pipe.last_turn + 1 == self.turn {
+            pipe.streak.saturating_add(1)
+        } else {
+            1
+        };
+        pipe.last_turn = self.turn;
+        if pipe.streak < STREAMING_TURNS {
+            return;
+        }
+        if !pipe.grow_tried && GROWN.load(Ordering::Relaxed) < MAX_GROWN {
+            pipe.grow_tried = true;
+            let fd = pipe.file.as_raw_fd();
+            if crate::sys::set_pipe_size(fd, STREAMING_PIPE).is_ok() {
+                pipe.grown = true;
+                GROWN.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if taken < PACE_BELOW {
+            self.pace = true;
+        }
+    }
+
+    /// Called once at the end of every loop turn. After a turn in which a streaming
+    /// pipe brought only a few lines, the next wait leaves the pipes alone for `PACE`
+    /// (signals, clients and timers are still heard at once) so that the next read takes
+    /// many lines with one read and one write. Never when output is idle.
+    pub fn end_turn(&mut self) -> Option<std::time::Duration> {
+        self.turn += 1;
+        std::mem::take(&mut self.pace).then_some(PACE)
     }
 
     /// Reads everything that is buffered in the pipe now. `Closed` if it reached EOF.
@@ -104,72 +214,63 @@ impl Output {
         }
     }
 
-    /// Stores complete lines; the bytes after the last newline wait in the pipe's
-    /// buffer for the rest of their line, so output of two instances sharing a file
-    /// (an old instance's straggler and a new one) never splices mid-line. A line that
-    /// grows past `MAX_PARTIAL` is stored as it is.
-    fn store(&mut self, pipe: &mut Pipe, bytes: &[u8]) {
-        let Some(nl) = bytes.iter().rposition(|&b| b == b'\n') else {
-            pipe.partial.extend_from_slice(bytes);
-            if pipe.partial.len() > MAX_PARTIAL {
-                let long = std::mem::take(&mut pipe.partial);
-                self.emit(pipe, &long, b"\n");
+    /// Writes `chunk` through to the log file (past the rest of a line an error cut),
+    /// and echoes it.
+    fn store(&mut self, pipe: &mut Pipe, chunk: &[u8]) {
+        let mut bytes = chunk;
+        if pipe.resync {
+            match bytes.iter().position(|&b| b == b'\n') {
+                Some(nl) => {
+                    bytes = &bytes[nl + 1..];
+                    pipe.resync = false;
+                }
+                None => bytes = &[],
             }
-            return;
-        };
-        let (complete, rest) = bytes.split_at(nl + 1);
-        if pipe.partial.is_empty() {
-            self.emit(pipe, complete, b"");
-        } else {
-            let mut joined = std::mem::take(&mut pipe.partial);
-            joined.extend_from_slice(complete);
-            self.emit(pipe, &joined, b"");
         }
-        pipe.partial.extend_from_slice(rest);
-    }
-
-    /// Writes whole lines to the log file and the terminal echo; `end` terminates an
-    /// unterminated last line.
-    fn emit(&mut self, pipe: &Pipe, lines: &[u8], end: &[u8]) {
-        if end.is_empty() {
-            self.append(&pipe.service, pipe.stream, lines);
-        } else {
-            let mut owned = Vec::with_capacity(lines.len() + end.len());
-            owned.extend_from_slice(lines);
-            owned.extend_from_slice(end);
-            self.append(&pipe.service, pipe.stream, &owned);
+        if !bytes.is_empty() {
+            let stored = self.log(&pipe.service, pipe.stream).append(pipe.id, bytes);
+            if !stored && bytes.last() != Some(&b'\n') {
+                pipe.resync = true;
+            }
         }
         if self.echo {
-            echo_lines(&pipe.service, lines);
+            echo(pipe, chunk);
         }
     }
 
     fn finish(&mut self, pipe: &mut Pipe) {
-        // The unterminated last line is stored whole, ended with a newline so it stays
-        // off the next instance's first line.
-        if !pipe.partial.is_empty() {
-            let last = std::mem::take(&mut pipe.partial);
-            self.emit(pipe, &last, b"\n");
+        // The unterminated last line is ended with a newline so it stays off the next
+        // instance's first line.
+        if let Some(log) = self.existing_log(&pipe.service, pipe.stream) {
+            log.end_line(pipe.id);
+        }
+        if !pipe.echo_partial.is_empty() {
+            let last = std::mem::take(&mut pipe.echo_partial);
+            echo_lines(&pipe.service, &last);
         }
     }
 
-    fn append(&mut self, service: &str, stream: Stream, bytes: &[u8]) {
-        let key = (service.to_string(), stream.as_str());
-        if !self.files.contains_key(&key) {
-            let limits = self.limits.get(service).copied().unwrap_or_default();
-            let file = LogFile::new(self.paths.service_log(service, stream), limits);
-            self.files.insert(key.clone(), file);
+    /// The log file of `service`'s `stream`, created on first use. Looked up by `&str`:
+    /// nothing is allocated per chunk.
+    fn log(&mut self, service: &str, stream: Stream) -> &mut LogFile {
+        if !self.files.contains_key(service) {
+            self.files.insert(service.to_string(), [None, None]);
         }
-        if let Some(log) = self.files.get_mut(&key) {
-            log.append(bytes);
-        }
+        let limits = self.limits.get(service).copied().unwrap_or_default();
+        let paths = &self.paths;
+        let slot = &mut self.files.get_mut(service).expect("inserted above")[slot(stream)];
+        slot.get_or_insert_with(|| LogFile::new(paths.service_log(service, stream), limits))
+    }
+
+    fn existing_log(&mut self, service: &str, stream: Stream) -> Option<&mut LogFile> {
+        self.files.get_mut(service)?[slot(stream)].as_mut()
     }
 
     /// Rotation limits of a service's files (from its config; changed on reload).
     pub fn set_limits(&mut self, service: &str, limits: LogLimits) {
         self.limits.insert(service.to_string(), limits);
-        for ((name, _), file) in self.files.iter_mut() {
-            if name == service {
+        if let Some(files) = self.files.get_mut(service) {
+            for file in files.iter_mut().flatten() {
                 file.set_limits(limits);
             }
         }
@@ -177,8 +278,60 @@ impl Output {
 
     /// Closes the log files of services no longer in the config.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.files.retain(|(name, _), _| keep(name));
+        self.files.retain(|name, _| keep(name));
     }
+}
+
+fn slot(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+/// Reads into `buf` until it is full or the pipe has nothing more right now. A short
+/// read means the pipe is empty: no further read is spent to hear EAGAIN.
+fn fill(file: &mut File, buf: &mut [u8]) -> (usize, Fill) {
+    let mut filled = 0;
+    loop {
+        let want = buf.len() - filled;
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => return (filled, Fill::Closed),
+            Ok(n) => {
+                filled += n;
+                if filled == buf.len() {
+                    return (filled, Fill::Full);
+                }
+                if n < want {
+                    return (filled, Fill::Drained);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (filled, Fill::Drained),
+            Err(_) => return (filled, Fill::Closed),
+        }
+    }
+}
+
+/// Echoes the complete lines of `bytes` (after what waited from earlier reads).
+fn echo(pipe: &mut Pipe, bytes: &[u8]) {
+    let Some(nl) = bytes.iter().rposition(|&b| b == b'\n') else {
+        pipe.echo_partial.extend_from_slice(bytes);
+        if pipe.echo_partial.len() > MAX_ECHO_PARTIAL {
+            let long = std::mem::take(&mut pipe.echo_partial);
+            echo_lines(&pipe.service, &long);
+        }
+        return;
+    };
+    let (complete, rest) = bytes.split_at(nl + 1);
+    if pipe.echo_partial.is_empty() {
+        echo_lines(&pipe.service, complete);
+    } else {
+        let mut joined = std::mem::take(&mut pipe.echo_partial);
+        joined.extend_from_slice(complete);
+        echo_lines(&pipe.service, &joined);
+    }
+    pipe.echo_partial.extend_from_slice(rest);
 }
 
 fn echo_lines(service: &str, bytes: &[u8]) {

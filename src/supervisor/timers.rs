@@ -62,17 +62,11 @@ impl<K> Timers<K> {
         self.at(Instant::now() + delay, key);
     }
 
-    /// Milliseconds until the earliest deadline, rounded up so we never wake early and
-    /// spin; -1 (block forever) when nothing is armed.
-    pub fn poll_timeout(&self, now: Instant) -> i32 {
-        match self.heap.peek() {
-            None => -1,
-            Some(e) => {
-                let d = e.at.saturating_duration_since(now);
-                let ms = d.as_micros().div_ceil(1000);
-                ms.min(i32::MAX as u128) as i32
-            }
-        }
+    /// How long until the earliest entry is due; None when there is none.
+    pub fn until_next(&self, now: Instant) -> Option<Duration> {
+        self.heap
+            .peek()
+            .map(|e| e.at.saturating_duration_since(now))
     }
 
     /// Removes and returns every entry due at `now`, earliest first.
@@ -104,7 +98,7 @@ mod tests {
         t.at(now + Duration::from_millis(10), "a");
         t.at(now + Duration::from_millis(20), "b");
         assert!(t.pop_due(now).is_empty());
-        assert_eq!(t.poll_timeout(now), 10);
+        assert_eq!(t.until_next(now), Some(Duration::from_millis(10)));
         assert_eq!(t.pop_due(now + Duration::from_millis(25)), ["a", "b"]);
         assert_eq!(t.pop_due(now + Duration::from_secs(1)), ["c"]);
         assert_eq!(t.len(), 0);
@@ -113,7 +107,7 @@ mod tests {
     #[test]
     fn empty_means_block_forever() {
         let t: Timers<u8> = Timers::default();
-        assert_eq!(t.poll_timeout(Instant::now()), -1);
+        assert_eq!(t.until_next(Instant::now()), None);
     }
 
     #[test]
@@ -127,11 +121,14 @@ mod tests {
     }
 
     #[test]
-    fn timeout_rounds_up_sub_millisecond_remainders() {
+    fn the_wait_is_exact_to_the_microsecond_and_never_negative() {
         let mut t = Timers::default();
         let now = Instant::now();
         t.at(now + Duration::from_micros(1500), ());
-        assert_eq!(t.poll_timeout(now), 2);
-        assert_eq!(t.poll_timeout(now + Duration::from_secs(9)), 0);
+        assert_eq!(t.until_next(now), Some(Duration::from_micros(1500)));
+        assert_eq!(
+            t.until_next(now + Duration::from_secs(9)),
+            Some(Duration::ZERO)
+        );
     }
 }
