@@ -27,7 +27,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::logger::{debug, info, warning};
 use crate::paths::Paths;
-use crate::state::{PidFile, StateFile};
 use crate::sys;
 use children::{Workers, MARKER_SERVICE, MARKER_STATE_DIR};
 use control::Client;
@@ -54,6 +53,8 @@ pub const READY_FD_ENV: &str = "SYSG_READY_FD";
 /// How long a foreground supervisor, on its way out, waits for the terminal to take
 /// what is still queued for it.
 const TERMINAL_FLUSH: Duration = Duration::from_secs(2);
+/// The shortest interval between two state snapshots (state.json, pid.json).
+pub(super) const STATE_EVERY: Duration = Duration::from_millis(20);
 
 pub struct Options {
     /// Echo service output and supervisor events to the terminal.
@@ -69,6 +70,8 @@ enum Timer {
     CronFire(usize, u64),
     ClientDeadline(u64),
     ResumeAccept,
+    /// The state files may be written again (see `STATE_EVERY`).
+    FlushState,
 }
 
 struct Signals {
@@ -123,6 +126,10 @@ pub struct Supervisor {
     pid1: bool,
     state_dirty: bool,
     pids_dirty: bool,
+    /// When state files were last handed to the writer, and whether a timer will let
+    /// the next ones through.
+    last_flush: Option<Instant>,
+    flush_armed: bool,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -195,6 +202,8 @@ impl Supervisor {
             pid1: sys::getpid() == 1,
             state_dirty: true,
             pids_dirty: true,
+            last_flush: None,
+            flush_armed: false,
             _pid_lock: started.pid_lock,
         })
     }
@@ -325,6 +334,7 @@ impl Supervisor {
             }
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
             Timer::ResumeAccept => self.accept_paused = false,
+            Timer::FlushState => self.flush_armed = false,
             Timer::ClientDeadline(id) => self.on_client_deadline(id),
         }
     }
@@ -536,6 +546,7 @@ impl Supervisor {
         self.flush_clients();
         self.state_dirty = true;
         self.pids_dirty = true;
+        self.last_flush = None;
         self.flush_state();
         self.persist.finish();
         let _ = std::fs::remove_file(self.paths.socket());
@@ -548,27 +559,6 @@ impl Supervisor {
         info!("supervisor stopped (exit {code})");
         crate::terminal::flush(TERMINAL_FLUSH);
         code
-    }
-
-    fn flush_state(&mut self) {
-        if self.state_dirty {
-            self.state_dirty = false;
-            let mut file = StateFile::default();
-            for u in &self.units {
-                file.services.insert(u.cfg.name.clone(), u.record());
-            }
-            self.persist.state(&self.paths, file);
-        }
-        if self.pids_dirty {
-            self.pids_dirty = false;
-            let mut pids = PidFile::default();
-            for u in &self.units {
-                if let Some(run) = u.svc.live() {
-                    pids.services.insert(u.cfg.name.clone(), run.pid);
-                }
-            }
-            self.persist.pids(&self.paths, pids);
-        }
     }
 }
 

@@ -5,12 +5,14 @@
 //! never stalls the loop. A write error is logged once per outage (a full disk fails every
 //! write until space returns), and the first success after it says so.
 
+use super::{Timer, STATE_EVERY};
 use crate::logger::{error, info};
 use crate::paths::Paths;
 use crate::state::{PidFile, StateFile};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 enum Snapshot {
     State(StateFile),
@@ -118,5 +120,46 @@ fn write(paths: &Paths, snap: Snapshot, outages: &mut Outages) {
             info!("{name} written again");
         }
         Ok(()) => {}
+    }
+}
+
+impl super::Supervisor {
+    /// Hands the state files to the writer thread when something changed, at most once
+    /// per `STATE_EVERY`: a snapshot is built from every service, so a stop of 2,000
+    /// services must not build one per child exit. Later changes are written when the
+    /// interval is over (a timer wakes the loop then; an idle loop arms none).
+    pub(super) fn flush_state(&mut self) {
+        if !self.state_dirty && !self.pids_dirty {
+            return;
+        }
+        if let Some(last) = self.last_flush {
+            let since = last.elapsed();
+            if since < STATE_EVERY {
+                if !self.flush_armed {
+                    self.flush_armed = true;
+                    self.timers.after(STATE_EVERY - since, Timer::FlushState);
+                }
+                return;
+            }
+        }
+        self.last_flush = Some(Instant::now());
+        if self.state_dirty {
+            self.state_dirty = false;
+            let mut file = StateFile::default();
+            for u in &self.units {
+                file.services.insert(u.cfg.name.clone(), u.record());
+            }
+            self.persist.state(&self.paths, file);
+        }
+        if self.pids_dirty {
+            self.pids_dirty = false;
+            let mut pids = PidFile::default();
+            for u in &self.units {
+                if let Some(run) = u.svc.live() {
+                    pids.services.insert(u.cfg.name.clone(), run.pid);
+                }
+            }
+            self.persist.pids(&self.paths, pids);
+        }
     }
 }
