@@ -3,7 +3,8 @@
 //! - Pending: Deps(Ready) -> Checking (skip set) or Starting; Deps(Wait) -> Pending
 //!   naming the dependency; Deps(Blocked) -> Failed.
 //! - Checking: CheckSpawned arms its deadline; CheckDeadline kills it; CheckExited (or
-//!   CheckFailed) -> a stop asked meanwhile applies, else Skipped on exit 0, else Starting.
+//!   CheckFailed) -> a stop asked meanwhile applies, else Skipped on exit 0, else Starting
+//!   (a cron job: Idle, its schedule armed).
 //! - Starting: Spawned -> Running (up timer, or a probe at once); SpawnFailed ->
 //!   on_start.error, then the policy (a cron job: Idle).
 //! - Running: UpTimer / passing probe -> up; failing probes -> retry, then an Unhealthy
