@@ -142,6 +142,12 @@ impl Supervisor {
             None => Vec::new(),
         };
         pids.extend(self.marked(i));
+        // A leader that left its group and dropped its markers is still ours to kill.
+        if let Some(leader) = self.units[i].svc.live().map(|r| r.pid) {
+            if !pids.contains(&leader) && survey::alive(leader) {
+                pids.push(leader);
+            }
+        }
         pids
     }
 

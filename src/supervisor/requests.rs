@@ -323,9 +323,9 @@ impl Supervisor {
             Err(e) => return Some(e),
         };
         info!("{name}: stop requested");
-        let had_processes = self.units[i].svc.has_processes();
         self.stop(i, StopIntent::Stop);
-        if !had_processes {
+        // Leftovers of an earlier instance are being stopped too: the reply waits.
+        if !self.units[i].svc.has_processes() {
             return Some(Response::ok(format!("Stopped {name}")));
         }
         self.wait_for(client, i, Awaited::Stop);
@@ -376,6 +376,10 @@ impl Supervisor {
         self.waiters = keep;
         for w in done {
             let reply = match w.awaits {
+                // A stop or shutdown asked meanwhile won: say what happened.
+                Awaited::Restart if self.units[w.unit].svc.state() == State::Stopped => {
+                    Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name))
+                }
                 Awaited::Restart => self.started_reply(w.unit, "Restarted"),
                 Awaited::Stop => Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name)),
             };
@@ -450,6 +454,11 @@ impl Supervisor {
         };
         let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
         self.output.retain(|n| names.iter().any(|m| m == n));
+        // Stops that ended with the old services are answered before they go.
+        self.answer_waiters();
+        // Timers and probe results of the old services are keyed by unit index and
+        // epoch: the new ones start above every old epoch, so none of those can match.
+        let above = self.units.iter().map(|u| u.svc.epoch).max().unwrap_or(0) + 1;
         let mut old: Vec<Unit> = std::mem::take(&mut self.units);
         for u in &old {
             if !names.contains(&u.cfg.name) && !self.retired.contains(&u.cfg.name) {
@@ -466,7 +475,9 @@ impl Supervisor {
                     .and_then(|u| u.cron.take())
                     .map(|c| c.history.into_iter().collect())
                     .unwrap_or_default();
-                Unit::new(svc.clone(), history)
+                let mut unit = Unit::new(svc.clone(), history);
+                unit.svc.epoch = above;
+                unit
             })
             .collect();
         self.index = super::index_of(&self.units);

@@ -136,6 +136,9 @@ fn descends_from(
                 chain.push(at);
                 at = p;
             }
+            // A parent that vanished during the pass (it exited, and its child may be
+            // ours by now): counted as ours, so an escapee is never overlooked.
+            None if at != pid => break true,
             _ => break false,
         }
     };
