@@ -240,6 +240,12 @@ fn env_values<'a, 'k>(
         .map(move |e| &e[key.len() + 1..])
 }
 
+/// Whether the kernel offers `/proc/<pid>/task/<tid>/children` (CONFIG_PROC_CHILDREN).
+pub fn children_listed() -> bool {
+    let tid = std::process::id();
+    fs::metadata(format!("/proc/self/task/{tid}/children")).is_ok()
+}
+
 /// This process's direct children (every thread's), e.g. orphans adopted as subreaper.
 /// Empty if the kernel does not offer /proc/.../children.
 pub fn children_of_self() -> Vec<i32> {
@@ -407,6 +413,8 @@ mod tests {
         let st = stat(pid).expect("child stat");
         assert_eq!(st.ppid, me());
         assert_eq!(st.pgid, pid);
+        // Where the kernel lists children, our child is among them.
+        assert!(!children_listed() || children_of_self().contains(&pid));
         assert!(environ_has(pid, "SYSG_SERVICE", &marker));
         assert!(!environ_has(pid, "SYSG_SERVICE", "other"));
         assert!(!environ_has(pid, "SYSG_SERVIC", &marker));

@@ -107,6 +107,9 @@ pub struct Supervisor {
     /// Orphaned descendants are re-parented to us (else they go to init and only their
     /// markers find them).
     subreaper: bool,
+    /// The kernel lists our children (/proc/.../children): escapees that became ours are
+    /// found there cheaply; without it, only a census finds them.
+    children_listed: bool,
     /// Units whose requested stop is over since waiters were last answered.
     settled: Vec<usize>,
     shutting_down: bool,
@@ -190,6 +193,7 @@ impl Supervisor {
             waiters: Vec::new(),
             survey: survey::Survey::default(),
             subreaper: started.subreaper,
+            children_listed: crate::procfs::children_listed(),
             settled: Vec::new(),
             shutting_down: false,
             admission: control::Admission::new(),

@@ -120,7 +120,7 @@ impl Supervisor {
             None => 0,
         };
         let name = self.units[i].cfg.name.clone();
-        let escaped = if self.subreaper {
+        let escaped = if self.subreaper && self.children_listed {
             self.orphans_of(&name)
         } else {
             self.marked(i).len()
