@@ -258,6 +258,8 @@ impl Output {
         }
         let limits = self.limits.get(service).copied().unwrap_or_default();
         let paths = &self.paths;
+        // Cannot fail: the entry was inserted just above, and only this thread holds
+        // `self`. (The entry API would allocate a key for every chunk.)
         let slot = &mut self.files.get_mut(service).expect("inserted above")[slot(stream)];
         slot.get_or_insert_with(|| LogFile::new(paths.service_log(service, stream), limits))
     }

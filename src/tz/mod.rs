@@ -59,7 +59,7 @@ impl Zone {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if name == "UTC" || name == "Etc/UTC" {
-                    return Ok(Zone::utc(name));
+                    return Zone::utc(name);
                 }
                 return Err(format!(
                     "unknown time zone {name:?}: {} does not exist",
@@ -118,10 +118,12 @@ impl Zone {
         &self.inner.name
     }
 
-    fn utc(name: &str) -> Zone {
-        let ty = ::tz::LocalTimeType::new(0, false, Some(b"UTC")).expect("a valid type");
-        let tz = ::tz::TimeZone::new(Vec::new(), vec![ty], Vec::new(), None).expect("valid");
-        Zone::new(name, tz).expect("UTC is a valid zone")
+    /// UTC without a zone file (a system without tzdata still has UTC).
+    fn utc(name: &str) -> Result<Zone, String> {
+        let ty = ::tz::LocalTimeType::new(0, false, Some(b"UTC")).map_err(|e| e.to_string())?;
+        let tz = ::tz::TimeZone::new(Vec::new(), vec![ty], Vec::new(), None)
+            .map_err(|e| e.to_string())?;
+        Zone::new(name, tz)
     }
 
     /// The local time type in force at the instant `t` (Unix seconds).
