@@ -3,7 +3,8 @@
 //! process can vanish between two calls: everything returns `Option` or skips it.
 
 use crate::ipc::ProcessInfo;
-use std::collections::{HashMap, HashSet};
+#[cfg(test)]
+use std::collections::HashSet;
 use std::fs;
 
 /// Longest command line kept for display; the rest is replaced by `...`.
@@ -156,28 +157,6 @@ pub fn all_pids() -> Vec<i32> {
         .collect()
 }
 
-/// Members of several process groups with one pass over `/proc` (status for 100 services
-/// must not read `/proc` 100 times). Each list is sorted by pid; groups with no live
-/// member are absent.
-pub fn by_group(pgids: &[i32]) -> HashMap<i32, Vec<ProcStat>> {
-    let wanted: HashSet<i32> = pgids.iter().copied().filter(|p| *p > 0).collect();
-    let mut groups: HashMap<i32, Vec<ProcStat>> = HashMap::new();
-    if wanted.is_empty() {
-        return groups;
-    }
-    for pid in all_pids() {
-        if let Some(st) = stat(pid) {
-            if wanted.contains(&st.pgid) {
-                groups.entry(st.pgid).or_default().push(st);
-            }
-        }
-    }
-    for members in groups.values_mut() {
-        members.sort_by_key(|s| s.pid);
-    }
-    groups
-}
-
 /// Every live process (except this one) whose environment holds `marker` and, for `key`,
 /// one of `values`, sorted by pid: the processes of many services in one pass.
 pub fn marked_by_any(marker: (&str, &str), key: &str, values: &[&str]) -> Vec<i32> {
@@ -278,7 +257,7 @@ pub fn snapshot(pids: &[i32]) -> GroupSnapshot {
     summarize(&stats)
 }
 
-/// `snapshot` of processes already read (e.g. by `by_group`): no second stat read.
+/// `snapshot` of processes already read (e.g. by a census): no second stat read.
 pub fn summarize(stats: &[ProcStat]) -> GroupSnapshot {
     let page = crate::sys::page_size();
     let ticks = crate::sys::clock_ticks().max(1) as f64;
@@ -419,7 +398,7 @@ mod tests {
         assert!(!environ_has(pid, "SYSG_SERVICE", "other"));
         assert!(!environ_has(pid, "SYSG_SERVIC", &marker));
         assert!(all_pids().contains(&pid));
-        let members = by_group(&[pid]).remove(&pid).unwrap_or_default();
+        let members: Vec<ProcStat> = all_stats().into_iter().filter(|s| s.pgid == pid).collect();
         assert_eq!(members.iter().map(|m| m.pid).collect::<Vec<_>>(), vec![pid]);
         assert!(all_stats().iter().any(|s| s.pid == pid));
         assert_eq!(
@@ -440,7 +419,6 @@ mod tests {
             None
         );
         assert_eq!(marked_value(pid, ("SYSG_SERVICE", &marker), "X", &[]), None);
-        assert!(by_group(&[i32::MAX]).is_empty());
         // One pass for several names: the marker must match and the key be one of them.
         let dir = format!("/state/{marker}");
         assert!(

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use timers::Timers;
 use unit::Unit;
 
-pub use startup::stop_leftovers;
+pub use startup::{find_leftovers, stop_leftovers};
 
 /// Names the fd of the handshake pipe a detached supervisor reports its startup on
 /// (set by the client that spawns it, never passed on to services).

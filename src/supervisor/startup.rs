@@ -141,10 +141,12 @@ fn lock_pid_file(path: &std::path::Path) -> Result<File> {
     Ok(file)
 }
 
-/// Stops service processes that a crashed supervisor left running. A recorded pid is
-/// only signalled when its kernel start time still matches the record, so a reused pid
-/// is never hit; escaped descendants are found by their markers.
-pub fn stop_leftovers(paths: &Paths, also: &[String]) {
+/// Service processes a crashed supervisor left running, as (service, pid), sorted: a
+/// recorded pid only when its kernel start time still matches the record (a reused pid
+/// is never taken for ours), the members of its recorded group, and whatever carries
+/// the markers of a service named in pid.json, state.json or `also`. `sysg stop` and
+/// `sysg status` find them the same way when no supervisor runs.
+pub fn find_leftovers(paths: &Paths, also: &[String]) -> Vec<(String, i32)> {
     let pids = PidFile::read(paths);
     let state = StateFile::read(paths).unwrap_or_default();
     let dir = paths.dir.to_string_lossy().into_owned();
@@ -162,11 +164,13 @@ pub fn stop_leftovers(paths: &Paths, also: &[String]) {
         if let (Some(&pid), Some(rec)) = (pids.services.get(name), state.services.get(name)) {
             let same = rec.start_ticks.is_some()
                 && crate::procfs::start_time_ticks(pid) == rec.start_ticks;
-            if same {
+            let alive = crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z');
+            if same && alive {
                 targets.push((name.clone(), pid));
-                if let Some(pgid) = rec.pgid {
-                    groups.insert(pgid, name.clone());
-                }
+            }
+            // A leader that died a zombie may still have left its group running.
+            if let Some(pgid) = rec.pgid.filter(|_| same) {
+                groups.insert(pgid, name.clone());
             }
         }
     }
@@ -187,6 +191,14 @@ pub fn stop_leftovers(paths: &Paths, also: &[String]) {
     }
     targets.sort();
     targets.dedup();
+    targets
+}
+
+/// Stops service processes that a crashed supervisor left running. A recorded pid is
+/// only signalled when its kernel start time still matches the record, so a reused pid
+/// is never hit; escaped descendants are found by their markers.
+pub fn stop_leftovers(paths: &Paths, also: &[String]) {
+    let targets = find_leftovers(paths, also);
     if targets.is_empty() {
         return;
     }
