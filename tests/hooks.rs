@@ -77,25 +77,6 @@ fn count_hook(w: &Sysg, service: &str, hook: &str, outcome: &str) -> usize {
         .count()
 }
 
-/// Waits until supervisor.log has a line containing every one of `parts`.
-fn wait_log_line(w: &Sysg, parts: &[&str]) -> String {
-    let mut line = None;
-    let ok = wait_until(DEADLINE, || {
-        line = w
-            .supervisor_log()
-            .lines()
-            .find(|l| parts.iter().all(|p| l.contains(p)))
-            .map(str::to_string);
-        line.is_some()
-    });
-    assert!(
-        ok,
-        "supervisor.log has no line with {parts:?}\n{}",
-        w.diagnostics()
-    );
-    line.unwrap()
-}
-
 #[test]
 fn on_start_success_fires_once_when_up_with_pid_cwd_and_env() {
     let w = Sysg::new();
@@ -329,7 +310,7 @@ fn hook_past_its_timeout_is_killed_with_its_group() {
             .any(|p| pgid_of(p).is_some_and(|g| pgids.contains(&g)))
     });
     assert!(ok, "the hook's process group {pgids:?} is not gone");
-    wait_log_line(&w, &["web on_start.success", "timed out"]);
+    w.wait_log_line(&["web on_start.success", "timed out"]);
 
     // The service is unaffected.
     assert!(alive(pid));
@@ -360,7 +341,7 @@ fn failing_hook_does_not_affect_the_service() {
     ));
     let pid = w.wait_running_pid("web", None);
     assert!(wait_until(DEADLINE, || file.exists()), "hook never ran");
-    wait_log_line(&w, &["hook web on_start.success failed: exit code 9"]);
+    w.wait_log_line(&["hook web on_start.success failed: exit code 9"]);
     assert!(
         holds_for(Duration::from_secs(1), || {
             w.service("web")
@@ -390,14 +371,8 @@ fn hook_output_goes_to_supervisor_log() {
         "
     ));
     w.wait_running_pid("web", None);
-    wait_log_line(
-        &w,
-        &[&format!("hook web on_start.success: hello-from-hook-{n}")],
-    );
-    wait_log_line(
-        &w,
-        &[&format!("hook web on_start.success: oops-from-hook-{n}")],
-    );
+    w.wait_log_line(&[&format!("hook web on_start.success: hello-from-hook-{n}")]);
+    w.wait_log_line(&[&format!("hook web on_start.success: oops-from-hook-{n}")]);
     // Hook output is not the service's output.
     let out = std::fs::read_to_string(w.state.join("logs/web_stdout.log")).unwrap_or_default();
     assert!(!out.contains("hello-from-hook"), "{out}");

@@ -46,25 +46,6 @@ fn read_env(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-/// Waits until supervisor.log has a line containing every one of `parts`.
-fn wait_log_line(w: &Sysg, parts: &[&str]) -> String {
-    let mut line = None;
-    let ok = wait_until(DEADLINE, || {
-        line = w
-            .supervisor_log()
-            .lines()
-            .find(|l| parts.iter().all(|p| l.contains(p)))
-            .map(str::to_string);
-        line.is_some()
-    });
-    assert!(
-        ok,
-        "supervisor.log has no line with {parts:?}\n{}",
-        w.diagnostics()
-    );
-    line.unwrap()
-}
-
 #[test]
 fn backoff_doubles_after_each_consecutive_failure_up_to_backoff_max() {
     let w = Sysg::new();
@@ -167,7 +148,7 @@ fn a_spawn_failure_from_a_missing_working_dir_is_reported_and_retried_by_policy(
                 .contains(&format!("{} does not exist", wd.display())),
         "{out}"
     );
-    wait_log_line(&w, &["web: cannot start: working_dir", "does not exist"]);
+    w.wait_log_line(&["web: cannot start: working_dir", "does not exist"]);
     let mut last = None;
     let ok = wait_until(DEADLINE, || {
         last = w.service("web");
@@ -237,7 +218,7 @@ fn on_start_error_fires_when_the_spawn_fails() {
     std::fs::remove_dir(&wd).unwrap();
     let out = w.run(&["restart", "-s", "web"]);
     assert_eq!(out.code, 1, "{out}");
-    wait_log_line(&w, &["web: cannot start: working_dir"]);
+    w.wait_log_line(&["web: cannot start: working_dir"]);
 
     let mut lines = Vec::new();
     let ok = wait_until(DEADLINE, || {
@@ -301,7 +282,7 @@ fn on_stop_error_fires_with_exit_code_137_after_a_sigkill_from_outside() {
 
     let svc = w.wait_status("victim", "exited");
     assert_eq!(svc["signal"], 9, "{svc:#}");
-    wait_log_line(&w, &["victim exited (SIGKILL)"]);
+    w.wait_log_line(&["victim exited (SIGKILL)"]);
     // The env file is renamed into place before the hook appends to fired.txt.
     let fired = || {
         let text = w.read_proj("fired.txt").unwrap_or_default();
@@ -443,13 +424,10 @@ fn a_health_check_that_hangs_past_its_timeout_is_a_failed_attempt_and_is_killed(
     ));
     let svc = w.wait_status("api", "failed");
     assert_eq!(svc["reason"], "gave up after 1 restart", "{svc:#}");
-    wait_log_line(
-        &w,
-        &[
-            "api: health check failed 2 times, last: timed out after 1000ms",
-            "stopping it",
-        ],
-    );
+    w.wait_log_line(&[
+        "api: health check failed 2 times, last: timed out after 1000ms",
+        "stopping it",
+    ]);
     // Two instances (one restart), each stopped after two attempts that both hung.
     assert_eq!(w.count_proj_lines("starts.txt"), 2, "{}", w.diagnostics());
     let probes: Vec<i32> = w

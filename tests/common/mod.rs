@@ -373,6 +373,25 @@ impl Sysg {
             .collect()
     }
 
+    /// Waits until supervisor.log has a line containing every one of `parts`; returns it.
+    pub fn wait_log_line(&self, parts: &[&str]) -> String {
+        let mut line = None;
+        let ok = wait_until(DEADLINE, || {
+            line = self
+                .supervisor_log()
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_string);
+            line.is_some()
+        });
+        assert!(
+            ok,
+            "supervisor.log has no line with {parts:?}\n{}",
+            self.diagnostics()
+        );
+        line.unwrap_or_default()
+    }
+
     pub fn supervisor_log(&self) -> String {
         std::fs::read_to_string(self.state.join("supervisor.log")).unwrap_or_default()
     }
