@@ -116,6 +116,11 @@ pub enum Done {
         client: u64,
         result: Result<crate::config::Config, String>,
     },
+    /// A status report whose /proc figures were gathered off the loop thread.
+    Status {
+        client: u64,
+        report: crate::ipc::StatusReport,
+    },
 }
 
 pub struct ProbeResult {

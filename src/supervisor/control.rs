@@ -19,6 +19,9 @@ pub struct Client {
     written: usize,
     /// A request has been parsed; only the reply remains to be sent.
     pub answered: bool,
+    /// The peer shut down its writing side and waits for the reply: not polled for
+    /// input any more (a hang-up still shows as POLLHUP).
+    pub read_closed: bool,
 }
 
 pub enum ClientEvent {
@@ -40,7 +43,18 @@ impl Client {
             outbuf: Vec::new(),
             written: 0,
             answered: false,
+            read_closed: false,
         })
+    }
+
+    /// What to poll this client for.
+    pub fn poll_events(&self) -> i16 {
+        let read = if self.read_closed { 0 } else { libc::POLLIN };
+        if self.wants_write() {
+            read | libc::POLLOUT
+        } else {
+            read
+        }
     }
 
     pub fn wants_write(&self) -> bool {
@@ -52,7 +66,12 @@ impl Client {
             // Anything after the request line is ignored; EOF just means they are waiting.
             let mut sink = [0u8; 512];
             return match self.stream.read(&mut sink) {
-                Ok(0) if !self.wants_write() => ClientEvent::Close,
+                // Half closed, still reading: the reply may come later (a status whose
+                // figures are being gathered, a stop being waited for).
+                Ok(0) => {
+                    self.read_closed = true;
+                    ClientEvent::Pending
+                }
                 Err(e)
                     if e.kind() != io::ErrorKind::WouldBlock
                         && e.kind() != io::ErrorKind::Interrupted =>

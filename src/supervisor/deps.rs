@@ -40,6 +40,56 @@ pub fn verdict(deps: &[String], standing: impl Fn(&str) -> Option<Standing>) -> 
     }
 }
 
+/// The order a stop takes: each service's rank, 0 for those nothing depends on, else one
+/// more than the highest rank among its dependents, so dependents always stop before what
+/// they depend on. `depends[i]` lists the services `i` depends on, by index. Validation
+/// has refused cycles; were one left, its members would share a rank, not loop.
+pub fn stop_ranks(depends: &[Vec<usize>]) -> Vec<usize> {
+    let mut dependents = vec![Vec::new(); depends.len()];
+    for (i, deps) in depends.iter().enumerate() {
+        for &d in deps {
+            if d < depends.len() && d != i {
+                dependents[d].push(i);
+            }
+        }
+    }
+    let mut rank: Vec<Option<usize>> = vec![None; depends.len()];
+    let mut on_path = vec![false; depends.len()];
+    for start in 0..depends.len() {
+        // Depth first without recursion: a chain of thousands must not overflow the stack.
+        let mut stack = vec![(start, 0usize)];
+        on_path[start] = true;
+        while let Some(top) = stack.last_mut() {
+            let (at, next) = *top;
+            if rank[at].is_some() {
+                on_path[at] = false;
+                stack.pop();
+                continue;
+            }
+            match dependents[at].get(next).copied() {
+                Some(d) => {
+                    top.1 += 1;
+                    if rank[d].is_none() && !on_path[d] {
+                        on_path[d] = true;
+                        stack.push((d, 0));
+                    }
+                }
+                None => {
+                    let r = dependents[at]
+                        .iter()
+                        .filter_map(|&d| rank[d])
+                        .map(|r| r + 1)
+                        .max();
+                    rank[at] = Some(r.unwrap_or(0));
+                    on_path[at] = false;
+                    stack.pop();
+                }
+            }
+        }
+    }
+    rank.into_iter().map(|r| r.unwrap_or(0)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +139,39 @@ mod tests {
     fn an_unknown_name_holds_nobody_back() {
         let t = [("a", Standing::Satisfied)];
         assert_eq!(verdict(&names(&["a", "ghost"]), lookup(&t)), Verdict::Ready);
+    }
+    #[test]
+    fn dependents_stop_before_their_dependencies() {
+        // nginx -> app -> {db, cache}; worker -> db; lone has no one.
+        let (db, cache, app, nginx, worker, lone) = (0, 1, 2, 3, 4, 5);
+        let mut depends = vec![Vec::new(); 6];
+        depends[app] = vec![db, cache];
+        depends[nginx] = vec![app];
+        depends[worker] = vec![db];
+        let r = stop_ranks(&depends);
+        assert_eq!(r[nginx], 0);
+        assert_eq!(r[worker], 0);
+        assert_eq!(r[lone], 0);
+        assert_eq!(r[app], 1);
+        assert_eq!(r[cache], 2);
+        assert_eq!(r[db], 2, "after app, the deepest of its dependents");
+    }
+
+    #[test]
+    fn a_long_chain_ranks_without_recursion() {
+        let n = 20_000;
+        let depends: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i + 1 < n { vec![i + 1] } else { Vec::new() })
+            .collect();
+        let r = stop_ranks(&depends);
+        assert_eq!(r[0], 0);
+        assert_eq!(r[n - 1], n - 1);
+    }
+
+    #[test]
+    fn a_cycle_left_by_mistake_terminates() {
+        let r = stop_ranks(&[vec![1], vec![0], vec![0]]);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[2], 0);
     }
 }

@@ -17,6 +17,7 @@ mod policy;
 mod reaper;
 mod requests;
 mod service;
+mod shutdown;
 
 mod startup;
 mod survey;
@@ -113,6 +114,8 @@ pub struct Supervisor {
     /// Units whose requested stop is over since waiters were last answered.
     settled: Vec<usize>,
     shutting_down: bool,
+    /// The order of a shutdown under way: what is still to stop, level by level.
+    shutdown: Option<shutdown::Shutdown>,
     /// How many control clients may be held, and whether an fd shortage was said.
     admission: control::Admission,
     /// Out of file descriptors: the listener is left alone until a timer resumes it,
@@ -133,6 +136,8 @@ pub struct Supervisor {
     /// the next ones through.
     last_flush: Option<Instant>,
     flush_armed: bool,
+    /// The last reap stopped at its batch size: children may still be waiting.
+    reap_pending: bool,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -196,6 +201,7 @@ impl Supervisor {
             children_listed: crate::procfs::children_listed(),
             settled: Vec::new(),
             shutting_down: false,
+            shutdown: None,
             admission: control::Admission::new(),
             accept_paused: false,
             loading: None,
@@ -208,6 +214,7 @@ impl Supervisor {
             pids_dirty: true,
             last_flush: None,
             flush_armed: false,
+            reap_pending: false,
             _pid_lock: started.pid_lock,
         })
     }
@@ -235,12 +242,7 @@ impl Supervisor {
             };
             fds.push(entry(listen_fd, libc::POLLIN));
             for c in &self.clients {
-                let ev = if c.wants_write() {
-                    libc::POLLIN | libc::POLLOUT
-                } else {
-                    libc::POLLIN
-                };
-                fds.push(entry(c.stream.as_raw_fd(), ev));
+                fds.push(entry(c.stream.as_raw_fd(), c.poll_events()));
             }
             // Pacing a streaming writer: the pipes sit out this wait (a negative fd is
             // skipped), bounded by the pace; nothing else waits for them.
@@ -253,6 +255,10 @@ impl Supervisor {
                 fds.push(entry(fd, libc::POLLIN));
             }
             let timeout = match (self.timers.until_next(Instant::now()), pace) {
+                _ if self.reap_pending => Some(Duration::ZERO),
+                _ if self.shutdown.as_ref().is_some_and(|s| s.has_batch_left()) => {
+                    Some(Duration::ZERO)
+                }
                 (Some(t), Some(p)) => Some(t.min(p)),
                 (t, p) => t.or(p),
             };
@@ -271,9 +277,17 @@ impl Supervisor {
             self.on_pipes(&pipe_ready);
             if fds[0].revents != 0 {
                 self.on_signal();
+            } else if self.reap_pending {
+                self.reap();
             }
             if fds[1].revents != 0 {
+                let before = self.next_client;
                 self.accept_clients();
+                // A new client's request is usually there already: read it now, not a
+                // turn later.
+                for id in before + 1..=self.next_client {
+                    self.on_client(id, libc::POLLIN);
+                }
             }
             for (id, rev) in client_ready {
                 if rev != 0 {
@@ -323,6 +337,11 @@ impl Supervisor {
                     return;
                 }
                 let ev = match timer {
+                    // A restart falls due while a shutdown waits to reach this service.
+                    service::Timer::Backoff if self.shutting_down => {
+                        self.stop(i, StopIntent::Shutdown);
+                        return;
+                    }
                     service::Timer::Up => Event::UpTimer,
                     service::Timer::Probe => Event::ProbeDue,
                     service::Timer::Backoff => Event::BackoffDue,
@@ -385,6 +404,7 @@ impl Supervisor {
     /// Once per loop turn and after requests: start what may start, answer those
     /// waiting for a stop, finish a reload whose old services are all gone.
     fn settle(&mut self) {
+        self.advance_shutdown();
         self.maybe_finish_reload();
         self.schedule();
         self.answer_waiters();
@@ -512,18 +532,6 @@ impl Supervisor {
     }
 
     // ----- ending ---------------------------------------------------------------------
-
-    fn begin_shutdown(&mut self) {
-        if self.shutting_down {
-            return;
-        }
-        self.shutting_down = true;
-        info!("shutting down");
-        self.abandon_reload();
-        for i in 0..self.units.len() {
-            self.stop(i, StopIntent::Shutdown);
-        }
-    }
 
     fn finished(&self) -> bool {
         if self.reload.is_some() || self.loading.is_some() {

@@ -11,19 +11,33 @@ use super::{Supervisor, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::logger::{debug, warning};
 use crate::sys;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// Children reaped in one loop turn at most: when thousands exit at once (a stop of every
+/// service), the control socket is answered between batches instead of after them all.
+const REAP_BATCH: usize = 128;
+
+/// How long a census may serve the signals of later turns.
+const RECENT_CENSUS: Duration = Duration::from_millis(500);
 
 impl Supervisor {
     /// Reaps every exited child, then hands workers' results to the services and
     /// finishes stops whose processes are all gone.
     pub(super) fn reap(&mut self) {
         let mut reaped = Vec::new();
-        while let Some((pid, ws)) = sys::reap_any() {
+        while reaped.len() < REAP_BATCH {
+            let Some((pid, ws)) = sys::reap_any() else {
+                break;
+            };
             let status = match ws {
                 sys::WaitStatus::Exited(c) => ExitStatus::Code(c),
                 sys::WaitStatus::Signaled(s) => ExitStatus::Signal(s),
             };
             reaped.push((pid, status));
         }
+        // More may be waiting: the next turn polls without sleeping and reaps on, after
+        // answering whoever asked meanwhile.
+        self.reap_pending = reaped.len() == REAP_BATCH;
         self.survey.invalidate();
         if !reaped.is_empty() {
             let owners: HashMap<i32, (usize, bool)> = self
@@ -62,6 +76,9 @@ impl Supervisor {
                     }
                 }
                 Done::Config { client, result } => self.on_config_loaded(client, result),
+                Done::Status { client, report } => {
+                    self.reply(client, &super::requests::status_response(report));
+                }
                 Done::Hook => {}
             }
         }
@@ -72,11 +89,11 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn known(&self) -> Known<'_> {
+    pub(super) fn known(&self) -> Known {
         let mut known = Known {
             leaders: HashSet::new(),
             groups: HashSet::new(),
-            state_dir: self.state_dir_text.as_str(),
+            state_dir: self.state_dir_text.clone(),
             subreaper: self.subreaper,
         };
         for u in &self.units {
@@ -93,7 +110,7 @@ impl Supervisor {
             let census = survey::take_census(&self.known());
             self.survey.census = Some(census);
         }
-        self.survey.census.get_or_insert_with(Census::default)
+        self.survey.census.get_or_insert_with(Census::new)
     }
 
     /// Escaped processes of service `name` among our own children.
@@ -170,9 +187,34 @@ impl Supervisor {
     /// `sig` to every marked process of unit `i` outside its group (the group itself is
     /// signalled as one).
     pub(super) fn signal_marked(&mut self, i: usize, sig: i32) {
-        for pid in self.marked(i) {
+        for pid in self.marked_to_signal(i) {
             let _ = sys::kill(pid, sig);
         }
+    }
+
+    /// `marked(i)` for a signal: without a census this turn, an earlier one younger than
+    /// `RECENT_CENSUS` serves, each of its processes checked to be the same one still (a
+    /// reused pid is never signalled). Escapees born since are found by the kill
+    /// deadline's fresh count and the final sweep.
+    fn marked_to_signal(&mut self, i: usize) -> Vec<i32> {
+        let fresh = self.survey.census.is_some();
+        let recent = match &self.survey.recent {
+            Some((taken, census)) if !fresh && taken.elapsed() < RECENT_CENSUS => census,
+            _ => return self.marked(i),
+        };
+        let group = self.units[i].svc.group();
+        recent
+            .marked
+            .get(&self.units[i].cfg.name)
+            .into_iter()
+            .flatten()
+            .filter(|p| Some(p.pgid) != group)
+            .filter(|p| {
+                crate::procfs::stat(p.pid)
+                    .is_some_and(|now| now.start_ticks == p.start_ticks && now.state != 'Z')
+            })
+            .map(|p| p.pid)
+            .collect()
     }
 
     /// SIGKILL to unit `i`'s group and to every survivor.
@@ -188,6 +230,7 @@ impl Supervisor {
 
     /// A second SIGTERM during shutdown: no more grace for anyone.
     pub(super) fn kill_everything(&mut self) {
+        self.hurry_shutdown();
         for i in 0..self.units.len() {
             if self.units[i].svc.stop_requested() {
                 self.kill_all(i);

@@ -121,7 +121,11 @@ impl Supervisor {
         let Some(c) = self.clients.iter_mut().find(|c| c.id == id) else {
             return;
         };
-        let event = if revents & libc::POLLOUT != 0 && c.wants_write() {
+        let hung_up = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+        let event = if hung_up && c.answered && !c.wants_write() {
+            // Gone while its reply was still to come: nobody is left to read it.
+            ClientEvent::Close
+        } else if revents & libc::POLLOUT != 0 && c.wants_write() {
             c.on_writable()
         } else if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
             c.on_readable()
@@ -189,7 +193,7 @@ impl Supervisor {
     fn on_request(&mut self, client: u64, req: Request) {
         debug!("control request: {req:?}");
         let reply = match req {
-            Request::Status { service } => self.status_reply(service.as_deref()),
+            Request::Status { service } => self.status_reply(client, service.as_deref()),
             Request::Start { service } => self.start_request(&service),
             Request::Stop { service: None } => {
                 self.begin_shutdown();
@@ -212,7 +216,7 @@ impl Supervisor {
         }
     }
 
-    fn reply(&mut self, client: u64, resp: &Response) {
+    pub(super) fn reply(&mut self, client: u64, resp: &Response) {
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.reply(resp);
             // Try at once: most replies fit in the socket buffer.
@@ -234,7 +238,10 @@ impl Supervisor {
             .then(|| Response::error("supervisor is shutting down or reloading"))
     }
 
-    fn status_reply(&self, service: Option<&str>) -> Option<Response> {
+    /// The unit states are taken here; the /proc figures (a census of every process,
+    /// a command line each: tens of ms with thousands of services) are gathered on a
+    /// worker thread, so the loop goes on meanwhile. The reply comes as `Done::Status`.
+    fn status_reply(&mut self, client: u64, service: Option<&str>) -> Option<Response> {
         let now = Instant::now();
         let selected: Vec<&Unit> = match service {
             Some(name) => match self.find(name) {
@@ -243,19 +250,33 @@ impl Supervisor {
             },
             None => self.units.iter().collect(),
         };
-        // One pass over /proc for every service: group members and marked escapees.
-        let census = super::survey::take_census(&self.known());
-        let services = selected.iter().map(|u| u.status(now, &census)).collect();
-        let report = StatusReport {
+        let (services, live): (Vec<_>, Vec<_>) = selected.iter().map(|u| u.status(now)).unzip();
+        let mut report = StatusReport {
             supervisor_pid: Some(sys::getpid()),
             config: Some(self.config.path.clone()),
             services,
         };
-        Some(Response {
-            ok: true,
-            status: Some(report),
-            ..Default::default()
-        })
+        if live.iter().all(Option::is_none) {
+            // Nothing runs: no /proc figures to gather, no thread.
+            return Some(status_response(report));
+        }
+        let known = self.known();
+        let gather = move |report: &mut StatusReport| {
+            let census = super::survey::take_census(&known);
+            for (st, live) in report.services.iter_mut().zip(&live) {
+                if let Some(live) = live {
+                    live.fill(st, &census, now);
+                }
+            }
+        };
+        let job = move |link: Link| {
+            gather(&mut report);
+            link.report(Done::Status { client, report });
+        };
+        match self.workers.start("status".into(), false, job) {
+            Ok(()) => None,
+            Err(e) => Some(Response::error(format!("cannot gather the status: {e}"))),
+        }
     }
 
     fn start_request(&mut self, name: &str) -> Option<Response> {
@@ -496,5 +517,13 @@ impl Supervisor {
         self.schedule();
         let n = self.units.len();
         self.reply(client, &Response::ok(format!("Restarted {n} services")));
+    }
+}
+
+pub(super) fn status_response(report: StatusReport) -> Response {
+    Response {
+        ok: true,
+        status: Some(report),
+        ..Default::default()
     }
 }

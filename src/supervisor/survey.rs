@@ -14,15 +14,20 @@
 
 use crate::procfs::ProcStat;
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 #[derive(Default)]
 pub struct Survey {
     pub orphans: Option<HashMap<String, Vec<i32>>>,
     pub census: Option<Census>,
+    /// The census of an earlier turn and when it was taken: signals sent over many turns
+    /// (a stop of thousands of services, in batches) reuse it for a while instead of a
+    /// pass over /proc each turn.
+    pub recent: Option<(Instant, Census)>,
 }
 
-#[derive(Default)]
 pub struct Census {
+    pub taken: Instant,
     /// Live members of the groups asked about, by pgid.
     pub groups: HashMap<i32, Vec<ProcStat>>,
     /// Live processes outside those groups carrying a service's markers.
@@ -30,6 +35,14 @@ pub struct Census {
 }
 
 impl Census {
+    pub fn new() -> Census {
+        Census {
+            taken: Instant::now(),
+            groups: HashMap::new(),
+            marked: HashMap::new(),
+        }
+    }
+
     /// Every live process of a service: its group's members and its marked escapees
     /// (a postgres whose backends each run in a session of their own), sorted by pid.
     pub fn of(&self, name: &str, group: Option<i32>) -> Vec<&ProcStat> {
@@ -46,12 +59,12 @@ impl Census {
 }
 
 /// What a survey needs to know of the supervisor.
-pub struct Known<'a> {
+pub struct Known {
     /// Pids leading an instance or a skip check.
     pub leaders: HashSet<i32>,
     /// Process groups of instances and checks.
     pub groups: HashSet<i32>,
-    pub state_dir: &'a str,
+    pub state_dir: String,
     pub subreaper: bool,
 }
 
@@ -63,7 +76,9 @@ impl Survey {
     /// Forget what was seen: processes may have come and gone since.
     pub fn invalidate(&mut self) {
         self.orphans = None;
-        self.census = None;
+        if let Some(census) = self.census.take() {
+            self.recent = Some((census.taken, census));
+        }
     }
 }
 
@@ -87,7 +102,7 @@ pub fn take_census(known: &Known) -> Census {
     let stats = crate::procfs::all_stats();
     let parent: HashMap<i32, i32> = stats.iter().map(|s| (s.pid, s.ppid)).collect();
     let mut ours: HashMap<i32, bool> = HashMap::new();
-    let mut census = Census::default();
+    let mut census = Census::new();
     for st in stats {
         if st.state == 'Z' || st.pid == me {
             continue;
@@ -111,7 +126,7 @@ pub fn take_census(known: &Known) -> Census {
 fn service_of(pid: i32, known: &Known) -> Option<String> {
     crate::procfs::marked_value(
         pid,
-        (MARKER_STATE_DIR, known.state_dir),
+        (MARKER_STATE_DIR, known.state_dir.as_str()),
         MARKER_SERVICE,
         &[MARKER_AUX],
     )

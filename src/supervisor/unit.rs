@@ -3,7 +3,7 @@
 
 use super::cron::CronState;
 use super::deps::Standing;
-use super::service::{self, Instance};
+use super::service;
 use super::survey::Census;
 use crate::config::Service;
 use crate::ipc::{CronRun, ServiceStatus};
@@ -65,12 +65,11 @@ impl Unit {
         }
     }
 
-    /// The status a client sees; /proc figures come from `census` (one /proc pass for
-    /// every service, made only when a client asks): the group and its marked escapees.
-    pub fn status(&self, now: Instant, census: &Census) -> ServiceStatus {
+    /// The status a client sees, without the /proc figures of a live instance: those
+    /// are `Live::fill`ed in from a census, off the loop thread.
+    pub fn status(&self, now: Instant) -> (ServiceStatus, Option<Live>) {
         let rec = self.record();
-        let live = self.svc.live();
-        let mut st = ServiceStatus {
+        let st = ServiceStatus {
             name: self.cfg.name.clone(),
             kind: if self.cfg.cron.is_some() {
                 "cron"
@@ -99,37 +98,52 @@ impl Unit {
             processes: Vec::new(),
             cron: rec.cron,
         };
-        if let Some(run) = live {
-            let members: Vec<ProcStat> = census
-                .of(&self.cfg.name, Some(run.pid))
-                .into_iter()
-                .cloned()
-                .collect();
-            let leader_ticks = members
-                .iter()
-                .find(|p| p.pid == run.pid)
-                .map(|p| p.start_ticks);
-            st.uptime_s = Some(uptime_secs(run, leader_ticks, now));
-            let snap = crate::procfs::summarize(&members);
-            st.rss_bytes = Some(snap.rss_bytes);
-            st.cpu_s = Some(snap.cpu_s);
-            st.tasks = Some(snap.tasks);
-            st.processes = snap.processes;
-        }
-        st
+        let live = self.svc.live().map(|run| Live {
+            leader: run.pid,
+            started: run.started,
+        });
+        (st, live)
+    }
+}
+
+/// A live instance whose figures a status report still needs.
+pub struct Live {
+    leader: i32,
+    started: Instant,
+}
+
+impl Live {
+    /// Uptime, memory, CPU and processes from `census` (one /proc pass for every
+    /// service, made only when a client asks): the group and its marked escapees.
+    pub fn fill(&self, st: &mut ServiceStatus, census: &Census, now: Instant) {
+        let members: Vec<ProcStat> = census
+            .of(&st.name, Some(self.leader))
+            .into_iter()
+            .cloned()
+            .collect();
+        let leader_ticks = members
+            .iter()
+            .find(|p| p.pid == self.leader)
+            .map(|p| p.start_ticks);
+        st.uptime_s = Some(uptime_secs(self.started, leader_ticks, now));
+        let snap = crate::procfs::summarize(&members);
+        st.rss_bytes = Some(snap.rss_bytes);
+        st.cpu_s = Some(snap.cpu_s);
+        st.tasks = Some(snap.tasks);
+        st.processes = snap.processes;
     }
 }
 
 /// Uptime from the kernel's start time of the process (DESIGN pitfall 15), falling back
 /// to our own clock if /proc cannot say.
-fn uptime_secs(run: &Instance, leader_ticks: Option<u64>, now: Instant) -> u64 {
+fn uptime_secs(started: Instant, leader_ticks: Option<u64>, now: Instant) -> u64 {
     let wall = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64());
     let start = leader_ticks.and_then(crate::procfs::start_unix_from_ticks);
     match (start, wall) {
         (Some(start), Ok(now_wall)) if now_wall >= start => (now_wall - start) as u64,
-        _ => now.duration_since(run.started).as_secs(),
+        _ => now.duration_since(started).as_secs(),
     }
 }
 

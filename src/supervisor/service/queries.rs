@@ -138,6 +138,11 @@ impl Service {
         matches!(&self.phase, Phase::Running(inst) if inst.up)
     }
 
+    /// An instance is running and no stop of it is under way.
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running(_))
+    }
+
     pub fn is_pending(&self) -> bool {
         matches!(self.phase, Phase::Pending { .. })
     }
