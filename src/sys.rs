@@ -1,5 +1,8 @@
-//! The only `unsafe` in the crate: thin wrappers over libc calls that std does not offer.
+//! The only `unsafe` in the crate (here and in `spawn`): thin wrappers over libc calls
+//! that std does not offer.
 //! Each returns `io::Result` (or a plain value when the call cannot fail).
+
+pub mod spawn;
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

@@ -8,13 +8,12 @@
 
 use super::policy::ExitStatus;
 use crate::config::Service;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,51 +55,51 @@ pub fn spawn_with_env(
     extra: &[(String, String)],
     state_dir: &Path,
 ) -> io::Result<Spawned> {
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(&svc.working_dir)
-        .env_remove(super::READY_FD_ENV)
-        // Only hooks and probes carry this (through `extra`); a supervisor started from
-        // a hook must not pass it on, or its services would look like hooks.
-        .env_remove(MARKER_AUX)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .envs(extra.iter().map(|(k, v)| (k, v)))
-        .env(MARKER_SERVICE, &svc.name)
-        .env(MARKER_STATE_DIR, state_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    crate::sys::configure_child(&mut cmd, Some(libc::SIGTERM), false);
-    let mut child = cmd.spawn().map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound && !svc.working_dir.is_dir() {
-            io::Error::new(
-                e.kind(),
-                format!("working_dir {} does not exist", svc.working_dir.display()),
-            )
-        } else {
-            e
-        }
-    })?;
-    let pid = child.id() as i32;
-    // The Child handle is dropped without wait(): the loop is the only reaper.
-    let stdout = child
-        .stdout
-        .take()
-        .map(|p| File::from(std::os::fd::OwnedFd::from(p)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|p| File::from(std::os::fd::OwnedFd::from(p)));
-    match (stdout, stderr) {
-        (Some(stdout), Some(stderr)) => Ok(Spawned {
-            pid,
-            stdout,
-            stderr,
-        }),
-        _ => Err(io::Error::other("child pipes missing")),
+    use crate::sys::spawn::{self, above_stdio, c_string, env_entry};
+    // The supervisor's own environment, less what must not pass on: the daemon
+    // handshake, and the hook marker (a supervisor started from a hook must not pass it
+    // on, or its services would look like hooks); then the service's, `extra`, markers.
+    let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
+        .filter(|(k, _)| k != super::READY_FD_ENV && k != MARKER_AUX)
+        .collect();
+    let layered = env
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in layered {
+        vars.insert(k.into(), v.into());
     }
+    vars.insert(MARKER_SERVICE.into(), svc.name.as_str().into());
+    vars.insert(MARKER_STATE_DIR.into(), state_dir.as_os_str().to_owned());
+    let env = vars
+        .iter()
+        .map(|(k, v)| env_entry(k, v))
+        .collect::<io::Result<Vec<_>>>()?;
+    let stdin = above_stdio(File::open("/dev/null")?.into())?;
+    let (out_r, out_w) = crate::sys::pipe()?;
+    let (err_r, err_w) = crate::sys::pipe()?;
+    let (out_w, err_w) = (above_stdio(out_w)?, above_stdio(err_w)?);
+    let spec = spawn::Spawn {
+        program: c_string("/bin/sh", "the shell")?,
+        argv: vec![
+            c_string("sh", "argv")?,
+            c_string("-c", "argv")?,
+            c_string(command, "the command")?,
+        ],
+        env,
+        dir: Some(c_string(svc.working_dir.as_os_str(), "working_dir")?),
+        stdin: stdin.as_raw_fd(),
+        stdout: out_w.as_raw_fd(),
+        stderr: err_w.as_raw_fd(),
+        process_group: true,
+        death_signal: Some(libc::SIGTERM),
+    };
+    let pid = spawn::spawn(&spec)?;
+    Ok(Spawned {
+        pid,
+        stdout: File::from(out_r),
+        stderr: File::from(err_r),
+    })
 }
 
 /// Set in the environment of hooks and probes: tells their processes apart from the
