@@ -34,6 +34,7 @@ const SERVICE_KEYS: &[&str] = &[
     "hooks",
     "cron",
     "logs",
+    "exec",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &["command", "url", "interval", "timeout", "retries"];
@@ -69,6 +70,7 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         hooks: Hooks::default(),
         cron: None,
         logs: DEFAULT_LOGS,
+        exec: true,
     }
 }
 
@@ -440,6 +442,11 @@ impl Builder<'_> {
             s.hooks = self.hooks(v, &at("hooks"));
         }
         s.cron = f.get("cron").and_then(|v| self.cron(v, &at("cron")));
+        match f.get("exec") {
+            Some(Value::Bool(b)) => s.exec = *b,
+            Some(v) => self.type_err(&at("exec"), "a boolean", v),
+            None => {}
+        }
         if let Some(v) = f.get("logs") {
             s.logs = self.logs(v, &at("logs"), s.logs);
         }

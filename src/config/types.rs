@@ -42,6 +42,9 @@ pub struct Service {
     pub hooks: Hooks,
     pub cron: Option<CronSpec>,
     pub logs: LogLimits,
+    /// Run a command with no shell syntax as the program itself (`exec: false`: always
+    /// through `sh -c`).
+    pub exec: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

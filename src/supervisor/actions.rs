@@ -87,7 +87,7 @@ impl Supervisor {
 
     fn spawn_instance(&mut self, i: usize) -> Event {
         let u = &self.units[i];
-        match children::spawn(&u.cfg, &u.cfg.command, &[], &self.paths.dir) {
+        match children::spawn_service(&u.cfg, &self.paths.dir) {
             Ok(s) => {
                 let name = u.cfg.name.clone();
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);

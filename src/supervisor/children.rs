@@ -9,7 +9,7 @@
 use super::policy::ExitStatus;
 use crate::config::Service;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -44,16 +44,25 @@ pub fn spawn(
     state_dir: &Path,
 ) -> io::Result<Spawned> {
     let env = svc.environment().map_err(io::Error::other)?;
-    spawn_with_env(svc, &env, command, extra, state_dir)
+    spawn_with_env(svc, &env, command, extra, state_dir, false)
 }
 
-/// `spawn` with the service's environment already read (env files can be slow).
+/// Spawns the service's own command: the program itself when the command has no shell
+/// syntax (and `exec: false` does not ask for the shell), else `sh -c`.
+pub fn spawn_service(svc: &Service, state_dir: &Path) -> io::Result<Spawned> {
+    let env = svc.environment().map_err(io::Error::other)?;
+    spawn_with_env(svc, &env, &svc.command, &[], state_dir, svc.exec)
+}
+
+/// `spawn` with the service's environment already read (env files can be slow); `plain`:
+/// run the program itself if the command allows.
 pub fn spawn_with_env(
     svc: &Service,
     env: &[(String, String)],
     command: &str,
     extra: &[(String, String)],
     state_dir: &Path,
+    plain: bool,
 ) -> io::Result<Spawned> {
     use crate::sys::spawn::{self, above_stdio, c_string, env_entry};
     // The supervisor's own environment, less what must not pass on: the daemon
@@ -79,13 +88,34 @@ pub fn spawn_with_env(
     let (out_r, out_w) = crate::sys::pipe()?;
     let (err_r, err_w) = crate::sys::pipe()?;
     let (out_w, err_w) = (above_stdio(out_w)?, above_stdio(err_w)?);
+    let path = vars.get(OsStr::new("PATH")).and_then(|p| p.to_str());
+    let direct = plain
+        .then(|| super::command::plain_words(command))
+        .flatten()
+        .and_then(|words| {
+            let program = super::command::find_program(words[0], path, &svc.working_dir)?;
+            Some((program, words))
+        });
+    let (program, argv) = match direct {
+        Some((program, words)) => (
+            c_string(program, "the program")?,
+            words
+                .iter()
+                .map(|w| c_string(*w, "the command"))
+                .collect::<io::Result<Vec<_>>>()?,
+        ),
+        None => (
+            c_string("/bin/sh", "the shell")?,
+            vec![
+                c_string("sh", "argv")?,
+                c_string("-c", "argv")?,
+                c_string(command, "the command")?,
+            ],
+        ),
+    };
     let spec = spawn::Spawn {
-        program: c_string("/bin/sh", "the shell")?,
-        argv: vec![
-            c_string("sh", "argv")?,
-            c_string("-c", "argv")?,
-            c_string(command, "the command")?,
-        ],
+        program,
+        argv,
         env,
         dir: Some(c_string(svc.working_dir.as_os_str(), "working_dir")?),
         stdin: stdin.as_raw_fd(),
@@ -155,7 +185,7 @@ impl Link {
             .registry
             .lock()
             .map_err(|_| io::Error::other("worker registry poisoned"))?;
-        let spawned = spawn_with_env(svc, &env, command, extra, &self.state_dir)?;
+        let spawned = spawn_with_env(svc, &env, command, extra, &self.state_dir, false)?;
         reg.insert(spawned.pid, tx);
         Ok((spawned, rx))
     }

@@ -5,6 +5,7 @@
 
 mod actions;
 mod children;
+mod command;
 mod control;
 mod cron;
 mod deps;

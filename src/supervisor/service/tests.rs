@@ -29,6 +29,7 @@ fn spec() -> Spec {
         hooks: Hooks::default(),
         cron: None,
         logs: LogLimits::default(),
+        exec: true,
     }
 }
 
