@@ -101,6 +101,12 @@ pub fn cmdline(pid: i32) -> Option<String> {
     Some(trimmed.to_string())
 }
 
+/// Whether the process's initial environment has a `key=` entry at all; unreadable ones
+/// (other users' processes, vanished pids) count as "no".
+pub fn has_env_key(pid: i32, key: &str) -> bool {
+    with_environ(pid, |env| env_values(env, key).next().is_some())
+}
+
 /// Whether the process's initial environment holds exactly `KEY=value`. Unreadable
 /// environments (other users' processes, vanished pids) count as "no".
 #[cfg(test)]

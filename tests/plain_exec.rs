@@ -24,7 +24,11 @@ fn a_plain_command_is_the_program_itself_and_shell_syntax_keeps_the_shell() {
     ));
     let plain = w.wait_running_pid("plain", None);
     assert_eq!(cmdline(plain), format!("sleep 7{n}1"));
-    assert_eq!(w.service_processes("plain"), vec![plain], "one process, no shell");
+    assert_eq!(
+        w.service_processes("plain"),
+        vec![plain],
+        "one process, no shell"
+    );
     let prefixed = w.wait_running_pid("prefixed", None);
     assert_eq!(cmdline(prefixed), format!("sleep 7{n}2"));
     let shell = w.wait_running_pid("shell", None);

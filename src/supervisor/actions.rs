@@ -21,10 +21,11 @@ impl Supervisor {
                 let _ = sys::killpg(pid, libc::SIGKILL);
             }
             Action::Signal { sig } => {
-                if let Some(pgid) = self.units[i].svc.group() {
+                if let Some(pgid) = self.group_of(i) {
                     let _ = sys::killpg(pgid, sig);
                 }
                 self.signal_marked(i, sig);
+                self.signal_adopted(i, sig);
             }
             Action::KillAll => self.kill_all(i),
             Action::Arm(timer, after) => {
@@ -91,6 +92,7 @@ impl Supervisor {
             Ok(s) => {
                 let name = u.cfg.name.clone();
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
+                self.units[i].group_empty = false;
                 self.add_pipes(&name, s.stdout, s.stderr);
                 Event::Spawned {
                     pid: s.pid,

@@ -261,6 +261,14 @@ impl Workers {
         reports
     }
 
+    /// Whether a worker spawned `pid` (a hook or a probe).
+    pub fn owns(&self, pid: i32) -> bool {
+        self.link
+            .registry
+            .lock()
+            .is_ok_and(|reg| reg.contains_key(&pid))
+    }
+
     /// Gives a reaped pid to the worker that owns it. False if no worker does.
     pub fn route_exit(&self, pid: i32, status: ExitStatus) -> bool {
         // The spawning worker holds this lock from fork until it has registered the pid,

@@ -4,6 +4,7 @@
 //! this loop measures facts, delivers events, and performs the actions it gets back.
 
 mod actions;
+mod adopt;
 mod children;
 mod command;
 mod control;

@@ -50,6 +50,20 @@ impl Supervisor {
                     leader.into_iter().chain(check)
                 })
                 .collect();
+            // Instances whose tree just lost a process (the leader, or one adopted
+            // earlier): that process's children are ours now.
+            let exited: Vec<usize> = reaped
+                .iter()
+                .filter_map(|(pid, _)| match owners.get(pid) {
+                    Some(&(i, false)) => Some(i),
+                    Some(_) => None,
+                    None => self
+                        .units
+                        .iter()
+                        .position(|u| u.adopted.iter().any(|a| a.pid == *pid)),
+                })
+                .collect();
+            self.adopt_strays(&exited);
             for (pid, status) in reaped {
                 match owners.get(&pid) {
                     Some(&(i, true)) => self.deliver(i, Event::CheckExited { status }),
@@ -101,11 +115,14 @@ impl Supervisor {
             known.leaders.extend(u.svc.check_pid());
             known.groups.extend(u.svc.group());
             known.groups.extend(u.svc.check_pid());
+            known
+                .groups
+                .extend(u.adopted.iter().filter(|a| a.leads_group).map(|a| a.pid));
         }
         known
     }
 
-    fn census(&mut self) -> &Census {
+    pub(super) fn census(&mut self) -> &Census {
         if self.survey.census.is_none() {
             let census = survey::take_census(&self.known());
             self.survey.census = Some(census);
@@ -131,7 +148,7 @@ impl Supervisor {
     /// group is checked before the escapees: a process leaving the group for us is seen
     /// in one place or the other, never in neither.
     pub(super) fn survivors(&mut self, i: usize) -> usize {
-        let group = self.units[i].svc.group().filter(|&g| sys::group_exists(g));
+        let group = self.group_of(i);
         let members = match group {
             Some(pgid) => self.census().groups.get(&pgid).map_or(0, Vec::len),
             None => 0,
@@ -142,13 +159,25 @@ impl Supervisor {
         } else {
             self.marked(i).len()
         };
-        members + escaped
+        members + escaped + self.adopted_alive(i).len()
+    }
+
+    /// The process group of unit `i`'s instance, while it may still have members: once
+    /// seen empty after the leader exited, never again (the pgid may be reused).
+    pub(super) fn group_of(&mut self, i: usize) -> Option<i32> {
+        let u = &mut self.units[i];
+        let group = u.svc.group().filter(|_| !u.group_empty)?;
+        if u.svc.live().is_some() || sys::group_exists(group) {
+            return Some(group);
+        }
+        u.group_empty = true;
+        None
     }
 
     /// Every live process of unit `i` (its group and its marked escapees): what a kill
     /// deadline counts and kills.
     pub(super) fn leftovers(&mut self, i: usize) -> Vec<i32> {
-        let group = self.units[i].svc.group();
+        let group = self.group_of(i);
         let mut pids: Vec<i32> = match group {
             Some(pgid) => self
                 .census()
@@ -159,6 +188,7 @@ impl Supervisor {
             None => Vec::new(),
         };
         pids.extend(self.marked(i));
+        pids.extend(self.adopted_alive(i));
         // A leader that left its group and dropped its markers is still ours to kill.
         if let Some(leader) = self.units[i].svc.live().map(|r| r.pid) {
             if !pids.contains(&leader) && survey::alive(leader) {
@@ -220,9 +250,10 @@ impl Supervisor {
     /// SIGKILL to unit `i`'s group and to every survivor.
     pub(super) fn kill_all(&mut self, i: usize) {
         let survivors = self.leftovers(i);
-        if let Some(pgid) = self.units[i].svc.group() {
+        if let Some(pgid) = self.group_of(i) {
             let _ = sys::killpg(pgid, libc::SIGKILL);
         }
+        self.signal_adopted(i, libc::SIGKILL);
         for pid in survivors {
             let _ = sys::kill(pid, libc::SIGKILL);
         }

@@ -19,6 +19,11 @@ pub struct Unit {
     pub start_ticks: Option<u64>,
     /// Schedule and run history of a cron job.
     pub cron: Option<CronState>,
+    /// Processes that left an instance without its markers (see `adopt`).
+    pub adopted: Vec<super::adopt::Adopted>,
+    /// The live instance's group was seen empty after its leader exited: its pgid is
+    /// never signalled again (the number may be reused by an unrelated group).
+    pub group_empty: bool,
 }
 
 impl Unit {
@@ -30,6 +35,8 @@ impl Unit {
             cron,
             cfg,
             start_ticks: None,
+            adopted: Vec::new(),
+            group_empty: false,
         }
     }
 

@@ -1,0 +1,121 @@
+//! Processes that left an instance without a trace: a daemon that forks, calls `setsid`
+//! and overwrites its own environment (nginx without `daemon off;` rewrites its title over
+//! `/proc/PID/environ`, so the service markers are gone). As the subreaper we are given
+//! such a process when its parent exits: it becomes our child, unknown to us. One that is
+//! our child when an instance's leader is reaped, started after that leader and carries no
+//! markers, is taken to be that instance's: it counts as a survivor, is signalled and
+//! killed with the instance, its own process group too (a daemon's workers).
+//!
+//! Each adopted process is remembered with its kernel start time, and every use checks it
+//! again, so a pid reused by an unrelated process is never signalled.
+
+use super::Supervisor;
+use crate::logger::info;
+use crate::sys;
+
+/// A process adopted by a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    pub pid: i32,
+    pub start_ticks: u64,
+    /// It leads a process group of its own (its workers are in it).
+    pub leads_group: bool,
+}
+
+impl Adopted {
+    /// Still the same process, and not a zombie.
+    fn alive(&self) -> bool {
+        crate::procfs::stat(self.pid)
+            .is_some_and(|s| s.start_ticks == self.start_ticks && s.state != 'Z')
+    }
+}
+
+impl Supervisor {
+    /// After reaping: our children nobody knows of are given to the instances that just
+    /// lost a process (`exited`, by unit: the leader, or an adopted one whose children
+    /// came to us in turn), each to the latest one started before it.
+    pub(super) fn adopt_strays(&mut self, exited: &[usize]) {
+        if exited.is_empty() || !self.subreaper || !self.children_listed {
+            return;
+        }
+        let known = self.known();
+        let claimed = |pid: i32| {
+            known.leaders.contains(&pid)
+                || self
+                    .units
+                    .iter()
+                    .any(|u| u.adopted.iter().any(|a| a.pid == pid))
+                || self.workers.owns(pid)
+        };
+        let mut found = Vec::new();
+        for pid in crate::procfs::children_of_self() {
+            if claimed(pid) || crate::procfs::has_env_key(pid, super::MARKER_SERVICE) {
+                continue;
+            }
+            let Some(st) = crate::procfs::stat(pid).filter(|s| s.state != 'Z') else {
+                continue;
+            };
+            let owner = exited
+                .iter()
+                .copied()
+                .filter_map(|i| Some((i, self.units[i].start_ticks?)))
+                .filter(|&(_, started)| started <= st.start_ticks)
+                .max_by_key(|&(_, started)| started)
+                .map(|(i, _)| i);
+            if let Some(i) = owner {
+                found.push((i, st));
+            }
+        }
+        for (i, st) in found {
+            let command = crate::procfs::cmdline(st.pid).unwrap_or_else(|| st.comm.clone());
+            info!(
+                "{}: pid {} ({}) left the instance without its markers; stopped with it",
+                self.units[i].cfg.name,
+                st.pid,
+                crate::commands::status_view::escape_control(&command)
+            );
+            let adopted = Adopted {
+                pid: st.pid,
+                start_ticks: st.start_ticks,
+                leads_group: st.pgid == st.pid,
+            };
+            self.units[i].adopted.push(adopted);
+            // Adopted from an instance already being stopped: its signal is due now (a
+            // running instance's exit is about to be handled, and signals it).
+            if !self.units[i].svc.is_running() {
+                let sig = self.units[i].cfg.stop_signal;
+                if adopted.leads_group {
+                    let _ = sys::killpg(adopted.pid, sig);
+                } else {
+                    let _ = sys::kill(adopted.pid, sig);
+                }
+            }
+        }
+    }
+
+    /// Unit `i`'s adopted processes still alive (the dead are forgotten), with the members
+    /// of the groups they lead.
+    pub(super) fn adopted_alive(&mut self, i: usize) -> Vec<i32> {
+        self.units[i].adopted.retain(Adopted::alive);
+        let adopted = self.units[i].adopted.clone();
+        let mut pids: Vec<i32> = adopted.iter().map(|a| a.pid).collect();
+        for a in adopted.iter().filter(|a| a.leads_group) {
+            if let Some(members) = self.census().groups.get(&a.pid) {
+                pids.extend(members.iter().map(|p| p.pid).filter(|p| *p != a.pid));
+            }
+        }
+        pids
+    }
+
+    /// `sig` to unit `i`'s adopted processes and the groups they lead.
+    pub(super) fn signal_adopted(&mut self, i: usize, sig: i32) {
+        self.units[i].adopted.retain(Adopted::alive);
+        for a in &self.units[i].adopted {
+            if a.leads_group {
+                let _ = sys::killpg(a.pid, sig);
+            } else {
+                let _ = sys::kill(a.pid, sig);
+            }
+        }
+    }
+}
