@@ -157,6 +157,58 @@ fn stop_without_a_supervisor_stops_what_a_crashed_one_left_and_status_says_so() 
 }
 
 #[test]
+fn stop_of_one_service_without_a_supervisor_stops_only_what_it_left() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let (web_cmd, db_cmd) = (format!("sleep {n}1"), format!("sleep {n}2"));
+    w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "sleep {n}1 & wait"
+          db:
+            command: "sleep {n}2 & wait"
+        "#
+    ));
+    w.wait_running_pid("web", None);
+    w.wait_running_pid("db", None);
+    assert!(wait_until(DEADLINE, || processes_exactly(&web_cmd).len()
+        == 1
+        && processes_exactly(&db_cmd).len() == 1));
+    let (web, db) = (
+        processes_exactly(&web_cmd)[0],
+        processes_exactly(&db_cmd)[0],
+    );
+    let sup = w.supervisor_pid().unwrap();
+    assert!(kill(sup, libc::SIGKILL));
+    assert!(wait_until(DEADLINE, || exited(sup)));
+
+    let out = w.run(&["stop", "-s", "web"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains(&format!("web[{web}]")) && !out.stdout.contains("db["),
+        "{out}"
+    );
+    assert!(
+        wait_until(DEADLINE, || !alive(web)),
+        "web's leftover survived"
+    );
+    assert!(alive(db), "stop -s web stopped db's leftover too");
+    let again = w.run(&["stop", "-s", "web"]);
+    assert_eq!(
+        again.stdout.trim(),
+        "No supervisor running; no process of web is left",
+        "{again}"
+    );
+    let all = w.run(&["stop"]);
+    assert_eq!(all.code, 0, "{all}");
+    assert!(
+        wait_until(DEADLINE, || !alive(db)),
+        "db's leftover survived"
+    );
+}
+
+#[test]
 fn stop_during_a_slow_boot_waits_for_the_boot_and_then_stops() {
     let w = Sysg::new();
     let n = unique_number();

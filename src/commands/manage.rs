@@ -74,38 +74,43 @@ fn stop_without_supervisor(paths: &crate::paths::Paths, service: Option<&str>) -
             paths.pid_file().display()
         )));
     };
-    let found = super::leftovers::find(paths);
+    let mut found = super::leftovers::find(paths);
+    if let Some(name) = service {
+        found.retain(|n, _| n == name);
+    }
     if found.is_empty() {
-        println!("No supervisor running");
+        match service {
+            Some(name) => println!("No supervisor running; no process of {name} is left"),
+            None => println!("No supervisor running"),
+        }
         return Ok(0);
     }
     // We hold the lock now, so sysg.pid names the supervisor that crashed.
     let crashed = crate::state::read_pid_file(paths);
     let count: usize = found.values().map(Vec::len).sum();
-    if service.is_some() {
-        println!(
-            "No supervisor running; {count} process(es) {}: {}; 'sysg stop' stops them",
-            super::leftovers::left_by(crashed),
-            super::leftovers::describe(&found)
-        );
-        return Ok(0);
-    }
     println!(
         "No supervisor running; stopping {count} process(es) {}: {}",
         super::leftovers::left_by(crashed),
         super::leftovers::describe(&found)
     );
-    crate::supervisor::stop_leftovers(paths, &[]);
-    let gone = super::wait_until(Duration::from_secs(2), || {
-        super::leftovers::find(paths).is_empty()
-    });
+    crate::supervisor::stop_leftovers(paths, &[], service);
+    let still = || {
+        let mut left = super::leftovers::find(paths);
+        if let Some(name) = service {
+            left.retain(|n, _| n == name);
+        }
+        left
+    };
+    let gone = super::wait_until(Duration::from_secs(2), || still().is_empty());
     if !gone {
         return Err(Error::msg(format!(
             "could not stop every leftover process: {}",
-            super::leftovers::describe(&super::leftovers::find(paths))
+            super::leftovers::describe(&still())
         )));
     }
-    let _ = std::fs::remove_file(paths.socket());
+    if service.is_none() {
+        let _ = std::fs::remove_file(paths.socket());
+    }
     println!("Stopped {count} leftover process(es)");
     Ok(0)
 }
@@ -163,7 +168,7 @@ fn purge_bounded() -> Result<i32> {
         }
     }
     if paths.dir.exists() {
-        crate::supervisor::stop_leftovers(&paths, &[]);
+        crate::supervisor::stop_leftovers(&paths, &[], None);
     }
     let kept = super::purge::remove_state(&paths)?;
     if kept.is_empty() {

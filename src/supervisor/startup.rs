@@ -47,7 +47,7 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
         info!("Removed stale control.sock");
     }
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-    stop_leftovers(paths, &names);
+    stop_leftovers(paths, &names, None);
 
     let subreaper = match sys::set_child_subreaper() {
         Ok(()) => true,
@@ -197,8 +197,11 @@ pub fn find_leftovers(paths: &Paths, also: &[String]) -> Vec<(String, i32)> {
 /// Stops service processes that a crashed supervisor left running. A recorded pid is
 /// only signalled when its kernel start time still matches the record, so a reused pid
 /// is never hit; escaped descendants are found by their markers.
-pub fn stop_leftovers(paths: &Paths, also: &[String]) {
-    let targets = find_leftovers(paths, also);
+pub fn stop_leftovers(paths: &Paths, also: &[String], only: Option<&str>) {
+    let mut targets = find_leftovers(paths, also);
+    if let Some(name) = only {
+        targets.retain(|(n, _)| n == name);
+    }
     if targets.is_empty() {
         return;
     }
