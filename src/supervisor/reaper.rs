@@ -148,7 +148,8 @@ impl Supervisor {
     /// group is checked before the escapees: a process leaving the group for us is seen
     /// in one place or the other, never in neither.
     pub(super) fn survivors(&mut self, i: usize) -> usize {
-        let group = self.group_of(i);
+        // Asked when the leader has just been reaped: whether its group lives on.
+        let group = self.group_of(i).filter(|&g| sys::group_exists(g));
         let members = match group {
             Some(pgid) => self.census().groups.get(&pgid).map_or(0, Vec::len),
             None => 0,
