@@ -53,6 +53,8 @@ pub enum Command {
         config: Option<PathBuf>,
         daemonize: bool,
         service: Option<String>,
+        dry_run: bool,
+        all: bool,
     },
     Status {
         service: Option<String>,
@@ -184,20 +186,30 @@ fn stop(p: &mut Parser, g: &mut Global) -> Result<Command> {
 
 fn restart(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut config, mut daemonize, mut service) = (None, false, None);
+    let (mut dry_run, mut all) = (false, false);
     while let Some(arg) = p.next()? {
         match arg {
             Short('s') | Long("service") => service = Some(service_value(p)?),
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
             Short('d') | Long("daemonize") | Long("daemon") => daemonize = true,
+            Long("dry-run") => dry_run = true,
+            Long("all") | Long("force") => all = true,
             Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
             Short('h') | Long("help") => g.help = true,
             _ => return Err(unexpected(arg, "restart")),
         }
     }
+    if service.is_some() && (dry_run || all) {
+        return Err(Error::Usage(
+            "restart: --dry-run and --all are for a reload (without -s)".into(),
+        ));
+    }
     Ok(g.replacement("restart").unwrap_or(Command::Restart {
         config,
         daemonize,
         service,
+        dry_run,
+        all,
     }))
 }
 

@@ -20,6 +20,12 @@ pub enum Request {
     Restart {
         service: Option<String>,
         config: Option<PathBuf>,
+        /// A reload: say what it would do, change nothing.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
+        /// A reload that stops every service and starts them all again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
     },
 }
 

@@ -368,7 +368,7 @@ fn unknown_service_in_stop_is_an_error() {
 }
 
 #[test]
-fn restart_all_rereads_the_config() {
+fn restart_rereads_the_config_starts_what_was_added_and_keeps_the_rest() {
     let w = Sysg::new();
     let n = unique_number();
     let cfg = w.start_with(&format!(
@@ -393,8 +393,12 @@ fn restart_all_rereads_the_config() {
     ));
     let out = w.run(&["restart", "-c", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out}");
-    w.wait_running_pid("a", Some(old));
     w.wait_running_pid("c", None);
+    assert_eq!(w.service_pid("a"), Some(old), "an unchanged service was bounced");
+    // --all bounces everything, as a reload used to.
+    let out = w.run(&["restart", "--all", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out}");
+    w.wait_running_pid("a", Some(old));
     assert!(!alive(old));
 }
 

@@ -64,7 +64,7 @@ fn full_restart_waiting_longer_than_the_client_deadline_still_succeeds() {
         "services:\n  stubborn:\n    command: \"trap '' TERM; sleep {n} & wait; sleep {n}\"\n    stop_timeout: \"7s\"\n"
     ));
     w.wait_status("stubborn", "running");
-    let out = w.run(&["restart"]);
+    let out = w.run(&["restart", "--all"]);
     assert_eq!(out.code, 0, "{out}\n{}", w.diagnostics());
     assert!(out.stdout.contains("Restarted 1 services"), "{out}");
 }

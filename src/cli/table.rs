@@ -28,8 +28,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "restart",
         "Restart one service, or reload the config and restart all",
-        "Usage: sysg restart [-s NAME] [-c FILE] [-d]\n\n\
-         Without -s: re-read the config (-c, or the one in use), stop all, start all in order.\n\
+        "Usage: sysg restart [-s NAME] [-c FILE] [-d] [--dry-run] [--all]\n\n\
+         Without -s: re-read the config (-c, or the one in use) and restart only what\n\
+         changed: one line a service (unchanged, changed (keys) -> restarted or applied\n\
+         in place, added -> started, removed -> stopped). --dry-run: print that plan,\n\
+         change nothing. --all (or --force): stop all, start all in order.\n\
          A config with errors is refused and nothing is touched. Gives up with exit 4\n\
          after the longest stop_timeout + 10 s.",
     ),

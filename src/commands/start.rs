@@ -58,23 +58,37 @@ fn start_bounded(
     launch(&paths, &path, daemonize, level)
 }
 
+/// How a reload (`restart` without `-s`) goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reload {
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+    /// Stop every service and start them all again.
+    pub all: bool,
+}
+
 pub fn restart(
     config: Option<&Path>,
     daemonize: bool,
     service: Option<&str>,
+    reload: Reload,
     level: Level,
 ) -> Result<i32> {
-    super::bounded(restart_bounded(config, daemonize, service, level))
+    super::bounded(restart_bounded(config, daemonize, service, reload, level))
 }
 
 fn restart_bounded(
     config: Option<&Path>,
     daemonize: bool,
     service: Option<&str>,
+    reload: Reload,
     level: Level,
 ) -> Result<i32> {
     let paths = paths()?;
     if crate::state::running_supervisor(&paths).is_none() {
+        if reload.dry_run {
+            return Err(Error::msg("No supervisor running: nothing to reload"));
+        }
         if daemonize {
             let path = find_config(config, &paths, true)?;
             return launch(&paths, &path, true, level);
@@ -90,6 +104,8 @@ fn restart_bounded(
         Some(name) => Request::Restart {
             service: Some(name.to_string()),
             config: None,
+            dry_run: false,
+            all: false,
         },
         None => {
             let path = find_config(config, &paths, true)?;
@@ -100,6 +116,8 @@ fn restart_bounded(
             Request::Restart {
                 service: None,
                 config: Some(path),
+                dry_run: reload.dry_run,
+                all: reload.all,
             }
         }
     };

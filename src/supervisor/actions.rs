@@ -88,9 +88,17 @@ impl Supervisor {
 
     fn spawn_instance(&mut self, i: usize) -> Event {
         let u = &self.units[i];
-        match children::spawn_service(&u.cfg, &self.paths.dir) {
-            Ok(s) => {
+        let spawned = u
+            .cfg
+            .environment()
+            .map_err(std::io::Error::other)
+            .and_then(|env| {
+                children::spawn_service(&u.cfg, &env, &self.paths.dir).map(|s| (s, env))
+            });
+        match spawned {
+            Ok((s, env)) => {
                 let name = u.cfg.name.clone();
+                self.units[i].spawned_env = Some(env);
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
                 self.units[i].group_empty = false;
                 self.add_pipes(&name, s.stdout, s.stderr);

@@ -49,9 +49,12 @@ pub fn spawn(
 
 /// Spawns the service's own command: the program itself when the command has no shell
 /// syntax (and `exec: false` does not ask for the shell), else `sh -c`.
-pub fn spawn_service(svc: &Service, state_dir: &Path) -> io::Result<Spawned> {
-    let env = svc.environment().map_err(io::Error::other)?;
-    spawn_with_env(svc, &env, &svc.command, &[], state_dir, svc.exec)
+pub fn spawn_service(
+    svc: &Service,
+    env: &[(String, String)],
+    state_dir: &Path,
+) -> io::Result<Spawned> {
+    spawn_with_env(svc, env, &svc.command, &[], state_dir, svc.exec)
 }
 
 /// `spawn` with the service's environment already read (env files can be slow); `plain`:
@@ -144,6 +147,7 @@ pub enum Done {
     Config {
         client: u64,
         result: Result<crate::config::Config, String>,
+        mode: super::reload::Mode,
     },
     /// A status report whose /proc figures were gathered off the loop thread.
     Status {

@@ -15,8 +15,10 @@ mod hooks;
 mod logfile;
 mod output;
 mod persist;
+mod plan;
 mod policy;
 mod reaper;
+mod reload;
 mod requests;
 mod service;
 mod shutdown;
@@ -126,7 +128,7 @@ pub struct Supervisor {
     /// A reload whose config is being read and validated off the loop: its client.
     loading: Option<u64>,
     /// A reload in progress: the new config and the client to answer.
-    reload: Option<(Config, u64)>,
+    reload: Option<reload::Reloading>,
     first_failure: Option<i32>,
     /// Names of services dropped by reloads: their hooks' escapees are swept at exit too.
     retired: Vec<String>,
@@ -420,7 +422,7 @@ impl Supervisor {
     /// Delivers the dependency verdict to every pending service, until nothing more
     /// changes (a start can unblock or fail its dependents in turn).
     fn schedule(&mut self) {
-        if self.shutting_down || self.reload.is_some() {
+        if self.shutting_down || self.reload.as_ref().is_some_and(|r| r.all.is_some()) {
             return;
         }
         loop {
@@ -428,6 +430,10 @@ impl Supervisor {
             for i in 0..self.units.len() {
                 if !self.units[i].svc.is_pending() {
                     continue;
+                }
+                // A spec a reload brought in, held back while the old instance stopped.
+                if let Some(spec) = self.units[i].pending_spec.take() {
+                    self.units[i].cfg = spec;
                 }
                 // A cron job waits for nobody (it is pending only for its skip check).
                 let verdict = if self.units[i].is_cron() {

@@ -146,7 +146,7 @@ impl super::Supervisor {
         if self.state_dirty {
             self.state_dirty = false;
             let mut file = StateFile::default();
-            for u in &self.units {
+            for u in self.units.iter().filter(|u| !u.removed) {
                 file.services.insert(u.cfg.name.clone(), u.record());
             }
             self.persist.state(&self.paths, file);

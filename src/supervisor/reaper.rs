@@ -89,7 +89,11 @@ impl Supervisor {
                         self.deliver(r.unit, ev);
                     }
                 }
-                Done::Config { client, result } => self.on_config_loaded(client, result),
+                Done::Config {
+                    client,
+                    result,
+                    mode,
+                } => self.on_config_loaded(client, result, mode),
                 Done::Status { client, report } => {
                     self.reply(client, &super::requests::status_response(report));
                 }

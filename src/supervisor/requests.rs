@@ -6,7 +6,6 @@ use super::control::{self, Client, ClientEvent};
 use super::service::StopIntent;
 use super::unit::Unit;
 use super::{Supervisor, Timer};
-use crate::config::Config;
 use crate::ipc::{Request, Response, State, StatusReport};
 use crate::logger::{debug, error, info, warning};
 use crate::sys;
@@ -144,7 +143,7 @@ impl Supervisor {
     pub(super) fn on_client_deadline(&mut self, id: u64) {
         let waiting = self.waiters.iter().any(|w| w.client == id)
             || self.loading == Some(id)
-            || self.reload.as_ref().is_some_and(|(_, c)| *c == id);
+            || self.reload.as_ref().is_some_and(|r| r.client == id);
         if !waiting && self.clients.iter().any(|c| c.id == id) {
             debug!("dropping a stalled control client");
             self.drop_client(id);
@@ -163,7 +162,7 @@ impl Supervisor {
     fn drop_oldest_idle(&mut self) -> bool {
         let waiting = |id: u64| {
             self.waiters.iter().any(|w| w.client == id)
-                || self.reload.as_ref().is_some_and(|(_, c)| *c == id)
+                || self.reload.as_ref().is_some_and(|r| r.client == id)
         };
         let victim = self
             .clients
@@ -209,7 +208,9 @@ impl Supervisor {
             Request::Restart {
                 service: None,
                 config,
-            } => self.reload_request(client, config),
+                dry_run,
+                all,
+            } => self.reload_request(client, config, super::reload::Mode { dry_run, all }),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);
@@ -233,7 +234,7 @@ impl Supervisor {
             .ok_or_else(|| Response::error(format!("unknown service '{name}'")))
     }
 
-    fn busy(&self) -> Option<Response> {
+    pub(super) fn busy(&self) -> Option<Response> {
         (self.shutting_down || self.reload.is_some() || self.loading.is_some())
             .then(|| Response::error("supervisor is shutting down or reloading"))
     }
@@ -248,7 +249,7 @@ impl Supervisor {
                 Ok(i) => vec![&self.units[i]],
                 Err(e) => return Some(e),
             },
-            None => self.units.iter().collect(),
+            None => self.units.iter().filter(|u| !u.removed).collect(),
         };
         let (services, live): (Vec<_>, Vec<_>) = selected.iter().map(|u| u.status(now)).unzip();
         let mut report = StatusReport {
@@ -406,117 +407,6 @@ impl Supervisor {
             };
             self.reply(w.client, &reply);
         }
-    }
-
-    fn reload_request(
-        &mut self,
-        client: u64,
-        path: Option<std::path::PathBuf>,
-    ) -> Option<Response> {
-        if let Some(refused) = self.busy() {
-            return Some(refused);
-        }
-        let path = path.unwrap_or_else(|| self.config.path.clone());
-        // A huge or slow config is read and validated on a worker thread: status and
-        // everything else keep being answered meanwhile.
-        info!("reload: reading {}", path.display());
-        let job = move |link: Link| {
-            let result = crate::config::load_regular(&path).map_err(|e| e.to_string());
-            link.report(Done::Config { client, result });
-        };
-        if let Err(e) = self.workers.start("config".into(), false, job) {
-            return Some(Response::error(format!("cannot read the config: {e}")));
-        }
-        self.loading = Some(client);
-        None
-    }
-
-    /// The reload's config is read: refused as a whole if it is bad (nothing touched), or
-    /// every service is stopped, then the new ones started.
-    pub(super) fn on_config_loaded(&mut self, client: u64, result: Result<Config, String>) {
-        if self.loading != Some(client) {
-            // Abandoned meanwhile (shutdown), and that client has had its answer.
-            return;
-        }
-        self.loading = None;
-        let config = match result {
-            Ok(c) => c,
-            Err(e) => return self.reply(client, &Response::error(e)),
-        };
-        info!(
-            "reloading: stopping all services, then starting from {}",
-            config.path.display()
-        );
-        self.reload = Some((config, client));
-        for i in 0..self.units.len() {
-            self.stop(i, StopIntent::Shutdown);
-        }
-        self.maybe_finish_reload();
-    }
-
-    pub(super) fn abandon_reload(&mut self) {
-        let loading = self.loading.take();
-        let reloading = self.reload.take().map(|(_, client)| client);
-        for client in loading.into_iter().chain(reloading) {
-            self.reply(
-                client,
-                &Response::error("reload abandoned: the supervisor is shutting down"),
-            );
-        }
-    }
-
-    /// Once every old service is gone, the new config's services take their place.
-    pub(super) fn maybe_finish_reload(&mut self) {
-        if self.reload.is_none() || self.units.iter().any(|u| u.svc.has_processes()) {
-            return;
-        }
-        let Some((config, client)) = self.reload.take() else {
-            return;
-        };
-        let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
-        self.output.retain(|n| names.iter().any(|m| m == n));
-        // Stops that ended with the old services are answered before they go.
-        self.answer_waiters();
-        // Timers and probe results of the old services are keyed by unit index and
-        // epoch: the new ones start above every old epoch, so none of those can match.
-        let above = self.units.iter().map(|u| u.svc.epoch).max().unwrap_or(0) + 1;
-        let mut old: Vec<Unit> = std::mem::take(&mut self.units);
-        for u in &old {
-            if !names.contains(&u.cfg.name) && !self.retired.contains(&u.cfg.name) {
-                self.retired.push(u.cfg.name.clone());
-            }
-        }
-        self.units = config
-            .services
-            .iter()
-            .map(|svc| {
-                let history = old
-                    .iter_mut()
-                    .find(|u| u.cfg.name == svc.name)
-                    .and_then(|u| u.cron.take())
-                    .map(|c| c.history.into_iter().collect())
-                    .unwrap_or_default();
-                let mut unit = Unit::new(svc.clone(), history);
-                unit.svc.epoch = above;
-                unit
-            })
-            .collect();
-        self.index = super::index_of(&self.units);
-        self.config = config;
-        self.apply_log_limits();
-        self.arm_all_cron();
-        self.waiters.clear();
-        self.settled.clear();
-        let hint = format!("{}\n", self.config.path.display());
-        if let Err(e) = crate::state::write_atomic(&self.paths.config_hint(), hint.as_bytes()) {
-            warning!("cannot write config_hint: {e}");
-        }
-        self.first_failure = None;
-        self.state_dirty = true;
-        self.pids_dirty = true;
-        self.schedule();
-        let n = self.units.len();
-        self.reply(client, &Response::ok(format!("Restarted {n} services")));
     }
 }
 

@@ -24,6 +24,14 @@ pub struct Unit {
     /// The live instance's group was seen empty after its leader exited: its pgid is
     /// never signalled again (the number may be reused by an unrelated group).
     pub group_empty: bool,
+    /// The environment the live instance was started with (a reload compares it).
+    pub spawned_env: Option<Vec<(String, String)>>,
+    /// A reload changed the spec: taken up when the service is next scheduled, once
+    /// the old instance (which stops with the old spec) is gone.
+    pub pending_spec: Option<Service>,
+    /// Removed by a reload and being stopped; then `removed`: hidden, its name free.
+    pub retiring: bool,
+    pub removed: bool,
 }
 
 impl Unit {
@@ -37,6 +45,10 @@ impl Unit {
             start_ticks: None,
             adopted: Vec::new(),
             group_empty: false,
+            spawned_env: None,
+            pending_spec: None,
+            retiring: false,
+            removed: false,
         }
     }
 

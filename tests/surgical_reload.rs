@@ -1,0 +1,149 @@
+//! `sysg restart` without `-s` restarts only what changed: an unchanged service keeps its
+//! pid and fires no hook, a changed one is restarted, an added one started, a removed one
+//! stopped; `--dry-run` changes nothing and `--all` bounces everything.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn config(n: u32, api: &str, extra: &str) -> String {
+    format!(
+        r#"
+        services:
+          db:
+            command: "sleep {n}1"
+            hooks:
+              on_start:
+                success:
+                  command: "echo db >> hooks.txt"
+          api:
+            command: "{api}"
+            env:
+              file: "api.env"
+            depends_on: [db]
+{extra}
+        "#
+    )
+}
+
+fn pids(w: &Sysg) -> Vec<(String, i32)> {
+    let st = w.status_json();
+    let mut out: Vec<(String, i32)> = st["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["pid"].as_i64()? as i32)))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_unchanged_config_touches_nothing() {
+    let w = Sysg::new();
+    let n = unique_number();
+    std::fs::write(w.proj_file("api.env"), "TOKEN=a\n").unwrap();
+    let cfg = w.start_with(&config(n, &format!("sleep {n}2"), ""));
+    w.wait_running_pid("db", None);
+    w.wait_running_pid("api", None);
+    // The hook of db's start has run: one line.
+    w.wait_file("hooks.txt");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = pids(&w);
+    let counts = w.state_json()["services"].clone();
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.stdout.trim(), "db: unchanged\napi: unchanged", "{out}");
+    assert_eq!(pids(&w), before);
+    let quiet = holds_for(Duration::from_millis(800), || {
+        w.read_proj("hooks.txt")
+            .is_some_and(|t| t.lines().count() == 1)
+    });
+    assert!(
+        quiet,
+        "a hook fired on an unchanged reload\n{}",
+        w.diagnostics()
+    );
+    let after = w.state_json()["services"].clone();
+    for name in ["db", "api"] {
+        assert_eq!(
+            after[name]["restart_count"], counts[name]["restart_count"],
+            "{name}"
+        );
+    }
+    w.run_ok(&["stop"]);
+}
+
+#[test]
+fn only_what_changed_is_restarted_added_started_removed_stopped() {
+    let w = Sysg::new();
+    let n = unique_number();
+    std::fs::write(w.proj_file("api.env"), "TOKEN=a\n").unwrap();
+    let cache = format!("          cache:\n            command: \"sleep {n}3\"\n");
+    let cfg = w.start_with(&config(n, &format!("sleep {n}2"), &cache));
+    let db = w.wait_running_pid("db", None);
+    let api = w.wait_running_pid("api", None);
+    let cache_pid = w.wait_running_pid("cache", None);
+
+    // The env file's contents change: api runs with a stale environment.
+    std::fs::write(w.proj_file("api.env"), "TOKEN=b\n").unwrap();
+    let plan = w.run_ok(&["restart", "--dry-run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(
+        plan.stdout.trim(),
+        "db: unchanged\napi: changed (env TOKEN) -> restarted\ncache: unchanged",
+        "{plan}"
+    );
+    assert_eq!(
+        w.service_pid("api"),
+        Some(api),
+        "--dry-run changed something"
+    );
+
+    let worker = format!(
+        "          worker:\n            command: \"sleep {n}4\"\n            logs: {{ max_size: \"1MB\" }}\n"
+    );
+    std::fs::write(&cfg, dedent(&config(n, &format!("sleep {n}2"), &worker))).unwrap();
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout.trim(),
+        "db: unchanged\napi: changed (env TOKEN) -> restarted\nworker: added -> started\n\
+         cache: removed -> stopped",
+        "{out}"
+    );
+    assert_eq!(w.service_pid("db"), Some(db), "db was bounced");
+    let new_api = w.wait_running_pid("api", Some(api));
+    assert!(environ(new_api).contains(&"TOKEN=b".to_string()));
+    w.wait_running_pid("worker", None);
+    assert!(
+        wait_until(DEADLINE, || exited(cache_pid)),
+        "cache still runs"
+    );
+    assert!(w.service("cache").is_none(), "cache still listed");
+
+    // A change that needs no restart is applied in place.
+    let worker2 = worker.replace("1MB", "2MB");
+    std::fs::write(&cfg, dedent(&config(n, &format!("sleep {n}2"), &worker2))).unwrap();
+    let worker_pid = w.wait_running_pid("worker", None);
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert!(
+        out.stdout
+            .contains("worker: changed (logs) -> applied in place"),
+        "{out}"
+    );
+    assert_eq!(w.service_pid("worker"), Some(worker_pid));
+    w.run_ok(&["stop"]);
+}
+
+#[test]
+fn restart_all_bounces_every_service() {
+    let w = Sysg::new();
+    let n = unique_number();
+    std::fs::write(w.proj_file("api.env"), "TOKEN=a\n").unwrap();
+    let cfg = w.start_with(&config(n, &format!("sleep {n}2"), ""));
+    let db = w.wait_running_pid("db", None);
+    let api = w.wait_running_pid("api", None);
+    let out = w.run_ok(&["restart", "--all", "-c", cfg.to_str().unwrap()]);
+    assert!(out.stdout.contains("Restarted 2 services"), "{out}");
+    w.wait_running_pid("db", Some(db));
+    w.wait_running_pid("api", Some(api));
+    w.run_ok(&["stop"]);
+}
