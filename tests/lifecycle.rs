@@ -394,7 +394,11 @@ fn restart_rereads_the_config_starts_what_was_added_and_keeps_the_rest() {
     let out = w.run(&["restart", "-c", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out}");
     w.wait_running_pid("c", None);
-    assert_eq!(w.service_pid("a"), Some(old), "an unchanged service was bounced");
+    assert_eq!(
+        w.service_pid("a"),
+        Some(old),
+        "an unchanged service was bounced"
+    );
     // --all bounces everything, as a reload used to.
     let out = w.run(&["restart", "--all", "-c", cfg.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out}");
