@@ -112,6 +112,10 @@ pub struct ServiceStatus {
     #[serde(default)]
     pub processes: Vec<ProcessInfo>,
     pub cron: Option<CronStatus>,
+    /// Stopped by `sysg stop -s`: it stays stopped (across reloads and supervisor
+    /// restarts) until `sysg start -s`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_request: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

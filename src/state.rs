@@ -55,6 +55,9 @@ pub struct ServiceRecord {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<CronStatus>,
+    /// `sysg stop -s`: kept stopped by the next supervisor too, until `sysg start -s`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_request: bool,
 }
 
 impl StateFile {
@@ -163,6 +166,7 @@ mod tests {
                 start_ticks: Some(7),
                 reason: None,
                 cron: None,
+                stopped_by_request: false,
             },
         );
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();

@@ -71,6 +71,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
             tasks: None,
             processes: Vec::new(),
             cron: rec.cron.clone(),
+            stopped_by_request: rec.stopped_by_request,
         })
         .collect();
     mark_leftovers(paths, &mut services);

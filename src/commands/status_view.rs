@@ -150,6 +150,7 @@ fn service_summary(svc: &ServiceStatus) -> (Tone, String) {
         },
         State::Pending => (Tone::Plain, with_reason("Pending")),
         State::Stopping => (Tone::Plain, with_reason("Stopping")),
+        State::Stopped if svc.stopped_by_request => (Tone::Plain, "Stopped (by request)".into()),
         State::Stopped => (Tone::Plain, with_reason("Stopped")),
         State::Skipped => (Tone::Plain, with_reason("Skipped")),
         State::Idle => (Tone::Plain, with_reason("Idle")),

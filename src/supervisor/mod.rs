@@ -163,6 +163,7 @@ pub fn run(paths: Paths, config: Config, mut opts: Options) -> Result<i32> {
         }
     };
     sup.apply_log_limits();
+    sup.hold_stopped();
     sup.arm_all_cron();
     sup.settle();
     sup.flush_state();

@@ -253,6 +253,20 @@ impl Supervisor {
         }
     }
 
+    /// Services stopped by request before (a supervisor restart, a reload with --all)
+    /// are stopped again before anything is scheduled.
+    pub(super) fn hold_stopped(&mut self) {
+        for i in 0..self.units.len() {
+            if self.units[i].held {
+                info!(
+                    "{}: stays stopped (stopped by request)",
+                    self.units[i].cfg.name
+                );
+                self.stop(i, StopIntent::Stop);
+            }
+        }
+    }
+
     /// A removed service whose processes are gone: hidden from now on, its name free.
     fn retire(&mut self, i: usize) {
         let u = &mut self.units[i];
@@ -284,6 +298,14 @@ impl Supervisor {
                 self.retired.push(u.cfg.name.clone());
             }
         }
+        let held: Vec<bool> = config
+            .services
+            .iter()
+            .map(|svc| {
+                old.iter()
+                    .any(|u| u.cfg.name == svc.name && !u.removed && u.held)
+            })
+            .collect();
         self.units = config
             .services
             .iter()
@@ -299,7 +321,11 @@ impl Supervisor {
                 unit
             })
             .collect();
+        for (unit, held) in self.units.iter_mut().zip(&held) {
+            unit.held = *held;
+        }
         self.index = super::index_of(&self.units);
+        self.hold_stopped();
         self.waiters.clear();
         self.settled.clear();
         self.first_failure = None;

@@ -298,6 +298,7 @@ impl Supervisor {
             )));
         }
         info!("{name}: start requested");
+        self.units[i].held = false;
         self.start_fresh(i);
         let verb = if self.units[i].is_cron() {
             "Scheduled"
@@ -346,6 +347,7 @@ impl Supervisor {
         };
         info!("{name}: stop requested");
         self.stop(i, StopIntent::Stop);
+        self.units[i].held = true;
         // Leftovers of an earlier instance are being stopped too: the reply waits.
         if !self.units[i].svc.has_processes() {
             return Some(Response::ok(format!("Stopped {name}")));
@@ -363,6 +365,7 @@ impl Supervisor {
             return Some(refused);
         }
         info!("{name}: restart requested");
+        self.units[i].held = false;
         // With nothing running, this still stops what an earlier instance left behind
         // before starting afresh: never two copies.
         self.stop(i, StopIntent::Restart);

@@ -80,7 +80,12 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
                 .and_then(|r| r.cron.as_ref())
                 .map(|c| c.history.clone())
                 .unwrap_or_default();
-            Unit::new(svc.clone(), history)
+            let mut unit = Unit::new(svc.clone(), history);
+            unit.held = previous
+                .services
+                .get(&svc.name)
+                .is_some_and(|r| r.stopped_by_request);
+            unit
         })
         .collect();
     Ok(Started {

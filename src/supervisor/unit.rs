@@ -32,6 +32,9 @@ pub struct Unit {
     /// Removed by a reload and being stopped; then `removed`: hidden, its name free.
     pub retiring: bool,
     pub removed: bool,
+    /// Stopped by `sysg stop -s`: stays stopped across reloads and supervisor restarts
+    /// (state.json keeps it) until `sysg start -s` or `restart -s`.
+    pub held: bool,
 }
 
 impl Unit {
@@ -49,6 +52,7 @@ impl Unit {
             pending_spec: None,
             retiring: false,
             removed: false,
+            held: false,
         }
     }
 
@@ -81,6 +85,7 @@ impl Unit {
             start_ticks: live.and(self.start_ticks),
             reason: self.svc.reason.clone(),
             cron: self.cron.as_ref().map(|c| c.status()),
+            stopped_by_request: self.held && self.svc.state() == crate::ipc::State::Stopped,
         }
     }
 
@@ -116,6 +121,7 @@ impl Unit {
             tasks: None,
             processes: Vec::new(),
             cron: rec.cron,
+            stopped_by_request: rec.stopped_by_request,
         };
         let live = self.svc.live().map(|run| Live {
             leader: run.pid,
