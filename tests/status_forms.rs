@@ -178,14 +178,14 @@ fn stopped_after_stop_s() {
     w.run_ok(&["stop", "-s", "web"]);
     w.wait_status("web", "stopped");
     let text = w.status_ok();
-    assert!(text.lines().any(|l| l == "● web Stopped"), "{text}");
+    assert!(text.lines().any(|l| l == "● web Stopped (by request)"), "{text}");
     // Only the first line: no Active/PID block for a stopped service.
     let block: Vec<&str> = text
         .lines()
         .skip_while(|l| !l.starts_with("● web "))
         .take_while(|l| !l.is_empty())
         .collect();
-    assert_eq!(block, vec!["● web Stopped"], "{text}");
+    assert_eq!(block, vec!["● web Stopped (by request)"], "{text}");
 }
 
 #[test]
