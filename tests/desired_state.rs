@@ -67,3 +67,44 @@ fn a_service_stopped_by_request_stays_stopped_until_started() {
     w.wait_running_pid("x", None);
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn start_of_a_service_starts_its_stopped_dependencies_first_and_stop_names_dependents() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        r#"
+        services:
+          db:
+            command: "sleep {n}1"
+          cache:
+            command: "sleep {n}2"
+            depends_on: [db]
+          api:
+            command: "sleep {n}3"
+            depends_on: [cache]
+        "#
+    ));
+    let db = w.wait_running_pid("db", None);
+    w.wait_running_pid("cache", None);
+    w.wait_running_pid("api", None);
+    let out = w.run_ok(&["stop", "-s", "db"]);
+    assert_eq!(
+        out.stdout.trim(),
+        "Stopped db; still running without it: cache",
+        "{out}"
+    );
+    assert!(wait_until(DEADLINE, || exited(db)));
+    w.run_ok(&["stop", "-s", "cache"]);
+    w.run_ok(&["stop", "-s", "api"]);
+    let out = w.run_ok(&["start", "-s", "api"]);
+    assert_eq!(
+        out.stdout.trim(),
+        "Started api (after starting db, cache)",
+        "{out}"
+    );
+    w.wait_running_pid("db", Some(db));
+    w.wait_running_pid("cache", None);
+    w.wait_running_pid("api", None);
+    w.run_ok(&["stop"]);
+}

@@ -178,7 +178,10 @@ fn stopped_after_stop_s() {
     w.run_ok(&["stop", "-s", "web"]);
     w.wait_status("web", "stopped");
     let text = w.status_ok();
-    assert!(text.lines().any(|l| l == "● web Stopped (by request)"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "● web Stopped (by request)"),
+        "{text}"
+    );
     // Only the first line: no Active/PID block for a stopped service.
     let block: Vec<&str> = text
         .lines()

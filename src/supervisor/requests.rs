@@ -298,6 +298,16 @@ impl Supervisor {
             )));
         }
         info!("{name}: start requested");
+        // What it needs and nothing would start on its own (stopped, failed) starts first.
+        let needed = self.blocking_dependencies(i);
+        for &d in &needed {
+            info!(
+                "{}: started for {name}, which depends on it",
+                self.units[d].cfg.name
+            );
+            self.units[d].held = false;
+            self.deliver(d, super::service::Event::Start);
+        }
         self.units[i].held = false;
         self.start_fresh(i);
         let verb = if self.units[i].is_cron() {
@@ -305,7 +315,70 @@ impl Supervisor {
         } else {
             "Started"
         };
-        Some(self.started_reply(i, verb))
+        let reply = self.started_reply(i, verb);
+        if needed.is_empty() || !reply.ok {
+            return Some(reply);
+        }
+        let names: Vec<&str> = needed
+            .iter()
+            .map(|&d| self.units[d].cfg.name.as_str())
+            .collect();
+        let text = reply.message.unwrap_or_default();
+        Some(Response::ok(format!(
+            "{text} (after starting {})",
+            names.join(", ")
+        )))
+    }
+
+    /// The dependencies of unit `i`, direct or not, that cannot satisfy it as they stand
+    /// (stopped or failed), dependencies first.
+    fn blocking_dependencies(&self, i: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut seen = vec![false; self.units.len()];
+        let mut stack = vec![(i, false)];
+        while let Some((at, expanded)) = stack.pop() {
+            if expanded {
+                if at != i {
+                    order.push(at);
+                }
+                continue;
+            }
+            if std::mem::replace(&mut seen[at], true) {
+                continue;
+            }
+            stack.push((at, true));
+            for dep in &self.units[at].cfg.depends_on {
+                if let Some(&d) = self.index.get(dep) {
+                    let blocking = self.units[d].standing() == super::deps::Standing::Blocking;
+                    if blocking && !seen[d] {
+                        stack.push((d, false));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// "Stopped db", and which running services depend on it (they keep running).
+    pub(super) fn stopped_reply(&self, i: usize) -> Response {
+        let name = &self.units[i].cfg.name;
+        let dependents: Vec<&str> = self
+            .units
+            .iter()
+            .filter(|u| !u.removed && u.svc.has_processes() && u.cfg.depends_on.contains(name))
+            .map(|u| u.cfg.name.as_str())
+            .collect();
+        if dependents.is_empty() {
+            return Response::ok(format!("Stopped {name}"));
+        }
+        warning!(
+            "{name} stopped; {} depend on it and keep running",
+            dependents.join(", ")
+        );
+        Response::ok(format!(
+            "Stopped {name}; still running without it: {}",
+            dependents.join(", ")
+        ))
     }
 
     /// A start by hand: the table resets the counters, then the service is scheduled
@@ -350,7 +423,7 @@ impl Supervisor {
         self.units[i].held = true;
         // Leftovers of an earlier instance are being stopped too: the reply waits.
         if !self.units[i].svc.has_processes() {
-            return Some(Response::ok(format!("Stopped {name}")));
+            return Some(self.stopped_reply(i));
         }
         self.wait_for(client, i, Awaited::Stop);
         None
@@ -406,7 +479,7 @@ impl Supervisor {
                     Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name))
                 }
                 Awaited::Restart => self.started_reply(w.unit, "Restarted"),
-                Awaited::Stop => Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name)),
+                Awaited::Stop => self.stopped_reply(w.unit),
             };
             self.reply(w.client, &reply);
         }
