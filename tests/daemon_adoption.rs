@@ -76,6 +76,17 @@ fn nginx_without_daemon_off_is_stopped_not_left_holding_its_port() {
         return;
     }
     let w = Sysg::new();
+    // nginx processes of anything else on this machine are not this test's business.
+    let before: Vec<i32> = processes_matching("nginx")
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    let ours = |cmd: &str| -> Vec<(i32, String)> {
+        processes_matching(cmd)
+            .into_iter()
+            .filter(|(p, _)| !before.contains(p))
+            .collect()
+    };
     let port = free_port();
     let dir = w.proj.display().to_string();
     let conf = format!(
@@ -98,12 +109,12 @@ fn nginx_without_daemon_off_is_stopped_not_left_holding_its_port() {
     let st = w.wait_status("web", "exited");
     let conf = format!("{dir}/nginx.conf");
     let gone = wait_until(Duration::from_secs(20), || {
-        processes_matching(&conf).is_empty() && processes_matching("nginx: worker").is_empty()
+        ours(&conf).is_empty() && ours("nginx: worker").is_empty()
     });
     assert!(
         gone,
         "nginx outlived its instance: {:?}\n{}",
-        processes_matching("nginx"),
+        ours("nginx"),
         w.diagnostics()
     );
     let free = wait_until(Duration::from_secs(10), || {

@@ -9,9 +9,11 @@
 //! Each adopted process is remembered with its kernel start time, and every use checks it
 //! again, so a pid reused by an unrelated process is never signalled.
 
-use super::Supervisor;
+use super::children::MARKER_AUX;
+use super::{Supervisor, MARKER_SERVICE, MARKER_STATE_DIR};
 use crate::logger::info;
 use crate::sys;
+use std::collections::HashSet;
 
 /// A process adopted by a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,37 +41,52 @@ impl Supervisor {
             return;
         }
         let known = self.known();
+        let adopted: HashSet<i32> = self
+            .units
+            .iter()
+            .flat_map(|u| u.adopted.iter().map(|a| a.pid))
+            .collect();
         let claimed = |pid: i32| {
-            known.leaders.contains(&pid)
-                || self
-                    .units
-                    .iter()
-                    .any(|u| u.adopted.iter().any(|a| a.pid == pid))
-                || self.workers.owns(pid)
+            known.leaders.contains(&pid) || adopted.contains(&pid) || self.workers.owns(pid)
         };
         let mut found = Vec::new();
         for pid in crate::procfs::children_of_self() {
-            if claimed(pid) || crate::procfs::has_env_key(pid, super::MARKER_SERVICE) {
+            // A hook's or a probe's escapee is swept at exit, not taken for a service's.
+            if claimed(pid) || crate::procfs::has_env_key(pid, MARKER_AUX) {
                 continue;
             }
             let Some(st) = crate::procfs::stat(pid).filter(|s| s.state != 'Z') else {
                 continue;
             };
+            // Its markers, if it still has them, say whose it is (a daemon may be
+            // overwriting them right now: read once, here).
+            let marked = crate::procfs::marked_value(
+                pid,
+                (MARKER_STATE_DIR, known.state_dir.as_str()),
+                MARKER_SERVICE,
+                &[],
+            );
             let owner = exited
                 .iter()
                 .copied()
+                .filter(|&i| marked.as_ref().is_none_or(|m| *m == self.units[i].cfg.name))
                 .filter_map(|i| Some((i, self.units[i].start_ticks?)))
                 .filter(|&(_, started)| started <= st.start_ticks)
                 .max_by_key(|&(_, started)| started)
                 .map(|(i, _)| i);
             if let Some(i) = owner {
-                found.push((i, st));
+                found.push((i, st, marked.is_some()));
             }
         }
-        for (i, st) in found {
+        for (i, st, marked) in found {
             let command = crate::procfs::cmdline(st.pid).unwrap_or_else(|| st.comm.clone());
+            let how = if marked {
+                "left the instance"
+            } else {
+                "left the instance without its markers"
+            };
             info!(
-                "{}: pid {} ({}) left the instance without its markers; stopped with it",
+                "{}: pid {} ({}) {how}; stopped with it",
                 self.units[i].cfg.name,
                 st.pid,
                 crate::commands::status_view::escape_control(&command)

@@ -119,6 +119,8 @@ impl Supervisor {
             known.leaders.extend(u.svc.check_pid());
             known.groups.extend(u.svc.group());
             known.groups.extend(u.svc.check_pid());
+            // Counted as adopted, not again as a marked orphan.
+            known.leaders.extend(u.adopted.iter().map(|a| a.pid));
             known
                 .groups
                 .extend(u.adopted.iter().filter(|a| a.leads_group).map(|a| a.pid));
@@ -196,10 +198,13 @@ impl Supervisor {
         pids.extend(self.adopted_alive(i));
         // A leader that left its group and dropped its markers is still ours to kill.
         if let Some(leader) = self.units[i].svc.live().map(|r| r.pid) {
-            if !pids.contains(&leader) && survey::alive(leader) {
+            if survey::alive(leader) {
                 pids.push(leader);
             }
         }
+        // An adopted process may carry its markers too: each counts once.
+        pids.sort_unstable();
+        pids.dedup();
         pids
     }
 

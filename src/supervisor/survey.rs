@@ -60,7 +60,7 @@ impl Census {
 
 /// What a survey needs to know of the supervisor.
 pub struct Known {
-    /// Pids leading an instance or a skip check.
+    /// Pids leading an instance or a skip check, and those adopted (`adopt`).
     pub leaders: HashSet<i32>,
     /// Process groups of instances and checks.
     pub groups: HashSet<i32>,
