@@ -84,3 +84,41 @@ fn a_service_that_exits_while_waiting_for_its_level_is_not_restarted() {
     let order = w.read_proj("order.txt").unwrap_or_default();
     assert!(order.contains("app-exit"), "{order}\n{log}");
 }
+
+#[test]
+fn a_reload_stops_what_it_restarts_dependents_first() {
+    let w = Sysg::new();
+    let yaml = |tick: &str| {
+        format!(
+            "services:{}{}\n",
+            noting("db", "0.3", &[]),
+            noting("app", "0.3", &["db"]),
+        )
+        .replace("sleep 0.05", &format!("sleep {tick}"))
+    };
+    let cfg = w.start_with(&yaml("0.05"));
+    let db = w.wait_running_pid("db", None);
+    let app = w.wait_running_pid("app", None);
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&cfg, yaml("0.06")).unwrap();
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert!(
+        out.stdout.contains("db: changed (command) -> restarted"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("app: changed (command) -> restarted"),
+        "{out}"
+    );
+    let order = w.read_proj("order.txt").unwrap_or_default();
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(
+        lines,
+        ["app-term", "app-exit", "db-term", "db-exit"],
+        "{}",
+        w.diagnostics()
+    );
+    w.wait_running_pid("db", Some(db));
+    w.wait_running_pid("app", Some(app));
+    w.run_ok(&["stop"]);
+}

@@ -430,7 +430,7 @@ impl Supervisor {
         loop {
             let mut changed = false;
             for i in 0..self.units.len() {
-                if !self.units[i].svc.is_pending() {
+                if !self.units[i].svc.is_pending() || self.units[i].reload_hold {
                     continue;
                 }
                 // A spec a reload brought in, held back while the old instance stopped.

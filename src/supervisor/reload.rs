@@ -10,13 +10,14 @@
 //! a hidden tombstone.
 
 use super::children::{Done, Link};
-use super::plan;
 use super::service::{Event, StopIntent};
 use super::unit::Unit;
 use super::Supervisor;
+use super::{deps, plan};
 use crate::config::{Config, Service};
 use crate::ipc::{Response, State};
 use crate::logger::{info, warning};
+use std::collections::{BTreeMap, VecDeque};
 
 /// How a reload was asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +33,8 @@ pub(super) struct Reloading {
     pub all: Option<Config>,
     /// Units being stopped (removed, or changed and restarted): the reply waits for them.
     waiting: Vec<usize>,
+    /// Those not signalled yet, by level: dependents stop before what they depend on.
+    levels: VecDeque<Vec<(usize, StopIntent)>>,
     /// The plan, sent once they are stopped.
     plan: Vec<String>,
 }
@@ -91,6 +94,7 @@ impl Supervisor {
                 client,
                 all: Some(config),
                 waiting: Vec::new(),
+                levels: VecDeque::new(),
                 plan: Vec::new(),
             });
             for i in 0..self.units.len() {
@@ -105,12 +109,15 @@ impl Supervisor {
             return self.reply(client, &Response::ok(lines.join("\n")));
         }
         info!("reloading {}: {}", config.path.display(), lines.join("; "));
-        let waiting = self.carry_out(steps);
+        let to_stop = self.carry_out(steps);
+        let waiting = to_stop.iter().map(|&(i, _)| i).collect();
+        let levels = self.stop_levels(to_stop);
         self.adopt_config(config);
         self.reload = Some(Reloading {
             client,
             all: None,
             waiting,
+            levels,
             plan: lines,
         });
         self.maybe_finish_reload();
@@ -142,8 +149,8 @@ impl Supervisor {
         steps
     }
 
-    /// Carries out the plan; returns the units whose stop the reply waits for.
-    fn carry_out(&mut self, steps: Vec<Step>) -> Vec<usize> {
+    /// Carries out the plan but for the stops, which it returns (they go by level).
+    fn carry_out(&mut self, steps: Vec<Step>) -> Vec<(usize, StopIntent)> {
         let mut waiting = Vec::new();
         for step in steps {
             match step {
@@ -158,8 +165,10 @@ impl Supervisor {
                         // The old instance stops with its own spec; the new one starts
                         // with the new spec (taken up when it is scheduled).
                         u.pending_spec = Some(new);
-                        self.stop(i, StopIntent::Restart);
-                        waiting.push(i);
+                        // Started again once every stop of the reload is over, so it
+                        // never starts against a dependency that is about to restart.
+                        u.reload_hold = true;
+                        waiting.push((i, StopIntent::Restart));
                     } else {
                         u.cfg = new;
                         if !by_request {
@@ -175,13 +184,35 @@ impl Supervisor {
                     self.units.push(unit);
                 }
                 Step::Remove(i, _) => {
-                    self.stop(i, StopIntent::Shutdown);
                     self.units[i].retiring = true;
-                    waiting.push(i);
+                    waiting.push((i, StopIntent::Shutdown));
                 }
             }
         }
         waiting
+    }
+
+    /// The reload's stops in reverse dependency order (among themselves: a dependent
+    /// stops before what it depends on), as levels.
+    fn stop_levels(&self, to_stop: Vec<(usize, StopIntent)>) -> VecDeque<Vec<(usize, StopIntent)>> {
+        let local: std::collections::HashMap<&str, usize> = to_stop
+            .iter()
+            .enumerate()
+            .map(|(k, &(i, _))| (self.units[i].cfg.name.as_str(), k))
+            .collect();
+        let depends: Vec<Vec<usize>> = to_stop
+            .iter()
+            .map(|&(i, _)| {
+                let deps = self.units[i].cfg.depends_on.iter();
+                deps.filter_map(|d| local.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut levels: BTreeMap<usize, Vec<(usize, StopIntent)>> = BTreeMap::new();
+        for (step, rank) in to_stop.into_iter().zip(deps::stop_ranks(&depends)) {
+            levels.entry(rank).or_default().push(step);
+        }
+        levels.into_values().collect()
     }
 
     /// The new config's root settings and file take over (services were updated one by
@@ -216,6 +247,25 @@ impl Supervisor {
     /// Once what the reload stops is gone, the reply goes out (and, for `--all`, the new
     /// config's services take the place of the old ones).
     pub(super) fn maybe_finish_reload(&mut self) {
+        // The next level of stops once the one signalled before has exited.
+        loop {
+            let Some(r) = &self.reload else { return };
+            let signalled = |i: &usize| !r.levels.iter().flatten().any(|(j, _)| j == i);
+            let level_running = r
+                .waiting
+                .iter()
+                .filter(|i| signalled(i))
+                .any(|&i| self.units[i].svc.has_processes());
+            if level_running {
+                break;
+            }
+            let Some(level) = self.reload.as_mut().and_then(|r| r.levels.pop_front()) else {
+                break;
+            };
+            for (i, intent) in level {
+                self.stop(i, intent);
+            }
+        }
         let Some(r) = &self.reload else { return };
         let busy = match r.all {
             Some(_) => self.units.iter().any(|u| u.svc.has_processes()),
@@ -229,6 +279,7 @@ impl Supervisor {
             Some(config) => self.replace_all(config, r.client),
             None => {
                 for i in r.waiting {
+                    self.units[i].reload_hold = false;
                     if self.units[i].retiring {
                         self.retire(i);
                     }

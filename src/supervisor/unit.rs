@@ -35,6 +35,8 @@ pub struct Unit {
     /// Stopped by `sysg stop -s`: stays stopped across reloads and supervisor restarts
     /// (state.json keeps it) until `sysg start -s` or `restart -s`.
     pub held: bool,
+    /// Restarted by a reload: not scheduled until the reload's stops are all over.
+    pub reload_hold: bool,
 }
 
 impl Unit {
@@ -53,6 +55,7 @@ impl Unit {
             retiring: false,
             removed: false,
             held: false,
+            reload_hold: false,
         }
     }
 
