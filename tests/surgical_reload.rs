@@ -147,3 +147,67 @@ fn restart_all_bounces_every_service() {
     w.wait_running_pid("api", Some(api));
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn a_dependent_declared_with_restart_true_follows_its_dependency() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let yaml = |db: &str| {
+        format!(
+            r#"
+            services:
+              db:
+                command: "{db}"
+              api:
+                command: "sleep {n}2"
+                depends_on: [{{ name: db, restart: true }}]
+              worker:
+                command: "sleep {n}3"
+                depends_on: [db]
+            "#
+        )
+    };
+    let cfg = w.start_with(&yaml(&format!("sleep {n}1")));
+    let db = w.wait_running_pid("db", None);
+    let api = w.wait_running_pid("api", None);
+    let worker = w.wait_running_pid("worker", None);
+    std::fs::write(&cfg, dedent(&yaml(&format!("sleep {n}4")))).unwrap();
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout.trim(),
+        "db: changed (command) -> restarted\n\
+         api: restarted after db (depends_on restart: true)\n\
+         worker: unchanged",
+        "{out}"
+    );
+    w.wait_running_pid("db", Some(db));
+    w.wait_running_pid("api", Some(api));
+    assert_eq!(w.service_pid("worker"), Some(worker), "worker was bounced");
+    w.run_ok(&["stop"]);
+}
+
+#[test]
+fn a_dependency_entry_must_name_a_service_and_restart_must_be_a_boolean() {
+    let w = Sysg::new();
+    let cfg = w.write_config(
+        r#"
+        services:
+          db:
+            command: "sleep 1"
+          api:
+            command: "sleep 1"
+            depends_on: [{ restart: "yes" }]
+        "#,
+    );
+    let out = w.run(&["validate", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("services.api.depends_on[0].restart"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("services.api.depends_on[0].name: missing required key"),
+        "{out}"
+    );
+}

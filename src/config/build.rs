@@ -42,6 +42,7 @@ const HOOKS_KEYS: &[&str] = &["on_start", "on_stop", "on_restart"];
 const OUTCOME_KEYS: &[&str] = &["success", "error"];
 const HOOK_KEYS: &[&str] = &["command", "timeout"];
 const CRON_KEYS: &[&str] = &["expression", "timezone"];
+const DEPENDENCY_KEYS: &[&str] = &["name", "restart"];
 const LOGS_KEYS: &[&str] = &["max_size", "max_files"];
 const POLICIES: &str = "never, on-failure, always";
 
@@ -71,6 +72,7 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         cron: None,
         logs: DEFAULT_LOGS,
         exec: true,
+        restart_with: Vec::new(),
     }
 }
 
@@ -417,7 +419,7 @@ impl Builder<'_> {
             .get("max_restarts")
             .and_then(|v| self.integer(v, &at("max_restarts"), 0));
         let listed = match f.get("depends_on") {
-            Some(v) => self.depends_on(v, &at("depends_on")),
+            Some(v) => self.depends_on(v, &at("depends_on"), &mut s.restart_with),
             None => Vec::new(),
         };
         s.depends_on = listed.iter().map(|(name, _)| name.clone()).collect();
@@ -503,7 +505,14 @@ impl Builder<'_> {
         layers
     }
 
-    fn depends_on(&mut self, v: &Value, path: &[Seg]) -> Vec<(String, usize)> {
+    /// Entries are names, or `{ name, restart: true }` to be restarted after that
+    /// dependency when a reload restarts it (its names go to `restarts`).
+    fn depends_on(
+        &mut self,
+        v: &Value,
+        path: &[Seg],
+        restarts: &mut Vec<String>,
+    ) -> Vec<(String, usize)> {
         let Value::Sequence(items) = v else {
             self.type_err(path, "a list of service names", v);
             return Vec::new();
@@ -513,12 +522,42 @@ impl Builder<'_> {
         for (i, item) in items.iter().enumerate() {
             let mut item_path = path.to_vec();
             item_path.push(Seg::Index(i));
-            let Some(name) = self.string(item, &item_path) else {
-                continue;
+            let (name, restart) = match item {
+                Value::Mapping(_) => {
+                    let Some(f) = self.fields(item, &item_path, DEPENDENCY_KEYS) else {
+                        continue;
+                    };
+                    let restart = match f.get("restart") {
+                        Some(Value::Bool(b)) => *b,
+                        Some(v) => {
+                            self.type_err(&child(&item_path, "restart"), "a boolean", v);
+                            false
+                        }
+                        None => false,
+                    };
+                    let name = match f.get("name") {
+                        Some(v) => self.string(v, &child(&item_path, "name")),
+                        None => {
+                            self.err(&child(&item_path, "name"), "missing required key");
+                            None
+                        }
+                    };
+                    let Some(name) = name else { continue };
+                    (name, restart)
+                }
+                _ => {
+                    let Some(name) = self.string(item, &item_path) else {
+                        continue;
+                    };
+                    (name, false)
+                }
             };
             if !listed.insert(name.clone()) {
                 self.err(&item_path, format!("\"{name}\" is listed twice"));
                 continue;
+            }
+            if restart {
+                restarts.push(name.clone());
             }
             out.push((name, i));
         }

@@ -45,6 +45,9 @@ pub struct Service {
     /// Run a command with no shell syntax as the program itself (`exec: false`: always
     /// through `sh -c`).
     pub exec: bool,
+    /// Dependencies listed with `restart: true`: a reload that restarts one of them
+    /// restarts this service after it.
+    pub restart_with: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,11 +15,18 @@ pub struct Diff {
     pub restart: Vec<String>,
     /// Keys applied without touching the process.
     pub in_place: Vec<String>,
+    /// Restarted after this dependency, which the reload restarts (`restart: true`).
+    pub follows: Option<String>,
 }
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
-        self.restart.is_empty() && self.in_place.is_empty()
+        self.restart.is_empty() && self.in_place.is_empty() && self.follows.is_none()
+    }
+
+    /// Whether the process has to be restarted.
+    pub fn restarts(&self) -> bool {
+        !self.restart.is_empty() || self.follows.is_some()
     }
 
     /// `command, env API_KEY, logs`: every change, restart ones first.
@@ -67,7 +74,10 @@ pub fn diff(
     in_place("backoff", old.backoff != new.backoff);
     in_place("backoff_max", old.backoff_max != new.backoff_max);
     in_place("max_restarts", old.max_restarts != new.max_restarts);
-    in_place("depends_on", old.depends_on != new.depends_on);
+    in_place(
+        "depends_on",
+        old.depends_on != new.depends_on || old.restart_with != new.restart_with,
+    );
     in_place("skip", old.skip != new.skip);
     in_place("stop_signal", old.stop_signal != new.stop_signal);
     in_place("stop_timeout", old.stop_timeout != new.stop_timeout);

@@ -146,6 +146,36 @@ impl Supervisor {
                 steps.push(Step::Remove(i, u.cfg.name.clone()));
             }
         }
+        // A running service declared with `{ name: db, restart: true }` is restarted
+        // after db when db is (and so on down the chain).
+        loop {
+            let restarted: Vec<String> = steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Keep(i, new, d, _)
+                        if d.restarts() && self.units[*i].svc.has_processes() =>
+                    {
+                        Some(new.name.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut changed = false;
+            for step in &mut steps {
+                if let Step::Keep(i, new, d, _) = step {
+                    if d.restarts() || !self.units[*i].svc.has_processes() {
+                        continue;
+                    }
+                    if let Some(dep) = new.restart_with.iter().find(|n| restarted.contains(n)) {
+                        d.follows = Some(dep.clone());
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
         steps
     }
 
@@ -155,7 +185,7 @@ impl Supervisor {
         for step in steps {
             match step {
                 Step::Keep(_, _, diff, _) if diff.is_empty() => {}
-                Step::Keep(i, new, diff, _) if diff.restart.is_empty() => {
+                Step::Keep(i, new, diff, _) if !diff.restarts() => {
                     self.units[i].cfg = new;
                 }
                 Step::Keep(i, new, _, _) => {
@@ -400,6 +430,13 @@ impl Step {
     fn line(&self) -> String {
         match self {
             Step::Keep(_, s, d, _) if d.is_empty() => format!("{}: unchanged", s.name),
+            Step::Keep(_, s, d, _) if d.restart.is_empty() && d.follows.is_some() => {
+                let dep = d.follows.as_deref().unwrap_or_default();
+                format!(
+                    "{}: restarted after {dep} (depends_on restart: true)",
+                    s.name
+                )
+            }
             Step::Keep(_, s, d, _) if d.restart.is_empty() => {
                 format!("{}: changed ({}) -> applied in place", s.name, d.describe())
             }

@@ -30,6 +30,7 @@ fn spec() -> Spec {
         cron: None,
         logs: LogLimits::default(),
         exec: true,
+        restart_with: Vec::new(),
     }
 }
 
