@@ -35,6 +35,7 @@ const SERVICE_KEYS: &[&str] = &[
     "cron",
     "logs",
     "exec",
+    "pre_start",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &["command", "url", "interval", "timeout", "retries"];
@@ -73,6 +74,7 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         logs: DEFAULT_LOGS,
         exec: true,
         restart_with: Vec::new(),
+        pre_start: None,
     }
 }
 
@@ -444,6 +446,9 @@ impl Builder<'_> {
             s.hooks = self.hooks(v, &at("hooks"));
         }
         s.cron = f.get("cron").and_then(|v| self.cron(v, &at("cron")));
+        s.pre_start = f
+            .get("pre_start")
+            .and_then(|v| self.pre_start(v, &at("pre_start")));
         match f.get("exec") {
             Some(Value::Bool(b)) => s.exec = *b,
             Some(v) => self.type_err(&at("exec"), "a boolean", v),

@@ -48,6 +48,9 @@ pub struct Service {
     /// Dependencies listed with `restart: true`: a reload that restarts one of them
     /// restarts this service after it.
     pub restart_with: Vec<String>,
+    /// Run before each start of the service (`sh -c`, bounded by its timeout); a
+    /// failure fails that start.
+    pub pre_start: Option<Hook>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

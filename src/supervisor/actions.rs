@@ -17,6 +17,15 @@ impl Supervisor {
         match action {
             Action::Spawn => return Some(self.spawn_instance(i)),
             Action::SpawnCheck => return Some(self.spawn_check(i)),
+            Action::RunPreStart => {
+                let u = &self.units[i];
+                if !super::prestart::launch(&mut self.workers, &u.cfg, i, u.svc.epoch) {
+                    return Some(Event::PreStartDone {
+                        ok: false,
+                        detail: "cannot start a thread for it".into(),
+                    });
+                }
+            }
             Action::KillCheck { pid } => {
                 let _ = sys::killpg(pid, libc::SIGKILL);
             }

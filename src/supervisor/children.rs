@@ -149,6 +149,8 @@ pub enum Done {
         result: Result<crate::config::Config, String>,
         mode: super::reload::Mode,
     },
+    /// A `pre_start` run ended.
+    PreStart(super::prestart::Outcome),
     /// A status report whose /proc figures were gathered off the loop thread.
     Status {
         client: u64,
@@ -259,6 +261,10 @@ impl Workers {
         while let Ok(done) = self.done_rx.try_recv() {
             match done {
                 Done::Hook => self.running = self.running.saturating_sub(1),
+                Done::PreStart(r) => {
+                    self.running = self.running.saturating_sub(1);
+                    reports.push(Done::PreStart(r));
+                }
                 other => reports.push(other),
             }
         }

@@ -18,6 +18,7 @@ mod output;
 mod persist;
 mod plan;
 mod policy;
+mod prestart;
 mod reaper;
 mod reload;
 mod requests;

@@ -91,6 +91,7 @@ pub fn diff(
         probe(old) == probe(new) && timing(old) != timing(new),
     );
     in_place("hooks", !same(&old.hooks, &new.hooks));
+    in_place("pre_start", !same(&old.pre_start, &new.pre_start));
     in_place("logs", old.logs != new.logs);
     d
 }

@@ -94,6 +94,16 @@ impl Supervisor {
                     result,
                     mode,
                 } => self.on_config_loaded(client, result, mode),
+                Done::PreStart(r) => {
+                    let current = self.units.get(r.unit).map(|u| u.svc.epoch);
+                    if current == Some(r.generation) {
+                        let ev = Event::PreStartDone {
+                            ok: r.ok,
+                            detail: r.detail,
+                        };
+                        self.deliver(r.unit, ev);
+                    }
+                }
                 Done::Status { client, report } => {
                     self.reply(client, &super::requests::status_response(report));
                 }

@@ -76,6 +76,12 @@ pub enum Phase {
         pid: Option<i32>,
         stop: Option<StopIntent>,
     },
+    /// Its `pre_start` command runs (on a worker, bounded); `stop` is a stop that
+    /// arrived meanwhile and applies once it is done.
+    PreStarting {
+        restarted: bool,
+        stop: Option<StopIntent>,
+    },
     /// A spawn was asked of the loop; its result is the next event.
     Starting {
         restarted: bool,
@@ -174,6 +180,12 @@ pub enum Event {
         status: ExitStatus,
     },
     CheckDeadline,
+    /// The `pre_start` command ended: `ok` when it exited 0; `detail` says how it ended
+    /// and what it printed last.
+    PreStartDone {
+        ok: bool,
+        detail: String,
+    },
     UpTimer,
     ProbeDue,
     ProbeFailedToLaunch {
@@ -212,6 +224,8 @@ pub enum Action {
     Spawn,
     /// Spawn the `skip` check; the result comes back as `CheckSpawned`/`CheckFailed`.
     SpawnCheck,
+    /// Run `pre_start`; the result comes back as `PreStartDone`.
+    RunPreStart,
     /// SIGKILL the skip check's group.
     KillCheck {
         pid: i32,

@@ -97,6 +97,17 @@ impl Builder<'_> {
         hooks
     }
 
+    /// `pre_start: "cmd"` or `{ command, timeout }` (timeout default 30 s).
+    pub(super) fn pre_start(&mut self, v: &Value, path: &[Seg]) -> Option<Hook> {
+        match v {
+            Value::String(_) => Some(Hook {
+                command: self.nonempty_string(v, path)?,
+                timeout: Duration::from_secs(30),
+            }),
+            _ => self.hook(v, path),
+        }
+    }
+
     fn hook(&mut self, v: &Value, path: &[Seg]) -> Option<Hook> {
         let f = self.fields(v, path, HOOK_KEYS)?;
         let command = match f.get("command") {

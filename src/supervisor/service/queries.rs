@@ -11,6 +11,7 @@ impl Phase {
                 waiting_for: Some(_),
             } => "waiting",
             Phase::Checking { .. } => "checking",
+            Phase::PreStarting { .. } => "pre-start",
             Phase::Starting { .. } => "starting",
             Phase::Running(i) if i.up => "up",
             Phase::Running(_) => "running",
@@ -53,7 +54,9 @@ impl Service {
             Phase::Pending {
                 waiting_for: Some(_),
             } => State::Waiting,
-            Phase::Checking { .. } | Phase::Starting { .. } => State::Pending,
+            Phase::Checking { .. } | Phase::PreStarting { .. } | Phase::Starting { .. } => {
+                State::Pending
+            }
             Phase::Running(_) => State::Running,
             Phase::Stopping { .. } => State::Stopping,
             Phase::Backoff { .. } => State::Backoff,
@@ -123,6 +126,7 @@ impl Service {
         matches!(
             self.phase,
             Phase::Checking { .. }
+                | Phase::PreStarting { .. }
                 | Phase::Starting { .. }
                 | Phase::Running(_)
                 | Phase::Stopping { .. }

@@ -33,7 +33,7 @@ pub(super) fn not_skipped(spec: &Spec, next: &mut Service, out: &mut Vec<Action>
         next.enter(Phase::Idle);
         out.push(Action::ArmCron);
     } else {
-        begin_spawn(next, out, false, None);
+        begin_spawn(spec, next, out, false, None);
     }
 }
 
@@ -63,7 +63,26 @@ pub(super) fn keep_shutdown(current: Option<StopIntent>, asked: StopIntent) -> S
     }
 }
 
+/// A start: `pre_start` first when the service has one (a cron run goes straight on).
 pub(super) fn begin_spawn(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    restarted: bool,
+    cron_key: Option<String>,
+) {
+    if spec.pre_start.is_some() && cron_key.is_none() {
+        next.enter(Phase::PreStarting {
+            restarted,
+            stop: None,
+        });
+        out.push(Action::RunPreStart);
+        return;
+    }
+    spawn_now(next, out, restarted, cron_key);
+}
+
+pub(super) fn spawn_now(
     next: &mut Service,
     out: &mut Vec<Action>,
     restarted: bool,

@@ -54,7 +54,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             out.push(Action::SpawnCheck);
         }
         (Phase::Pending { .. }, Event::Deps(Verdict::Ready)) => {
-            begin_spawn(&mut next, &mut out, false, None);
+            begin_spawn(spec, &mut next, &mut out, false, None);
         }
         (_, Event::Start) if !svc.has_processes() => next.start_fresh(spec, &mut out),
 
@@ -117,6 +117,35 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             if let Some(pid) = *pid {
                 out.push(Action::KillCheck { pid });
             }
+        }
+
+        // ----- pre_start -------------------------------------------------------------
+        (Phase::PreStarting { restarted, stop }, Event::Stop { intent, .. }) => {
+            next.phase = Phase::PreStarting {
+                restarted: *restarted,
+                stop: Some(keep_shutdown(*stop, intent)),
+            };
+        }
+        (
+            Phase::PreStarting {
+                stop: Some(stop), ..
+            },
+            Event::PreStartDone { .. },
+        ) => after_check(spec, &mut next, &mut out, *stop),
+        (Phase::PreStarting { restarted, .. }, Event::PreStartDone { ok: true, .. }) => {
+            out.push(log(Level::Debug, format!("{name}: pre_start done")));
+            spawn_now(&mut next, &mut out, *restarted, None);
+        }
+        (Phase::PreStarting { restarted, .. }, Event::PreStartDone { ok: false, detail }) => {
+            // A start that failed, like a spawn that failed: hooks, then the policy.
+            next.enter(Phase::Starting {
+                restarted: *restarted,
+                cron_key: None,
+            });
+            let error = format!("pre_start failed ({detail})");
+            let (after, more) = on_event(spec, &next, Event::SpawnFailed { error }, now);
+            next = after;
+            out.extend(more);
         }
 
         // ----- spawning ------------------------------------------------------------
@@ -366,10 +395,12 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
         }
 
         // ----- restarting and cron -------------------------------------------------
-        (Phase::Backoff { .. }, Event::BackoffDue) => begin_spawn(&mut next, &mut out, true, None),
+        (Phase::Backoff { .. }, Event::BackoffDue) => {
+            begin_spawn(spec, &mut next, &mut out, true, None)
+        }
         (Phase::Idle, Event::CronDue { key, .. }) => {
             out.push(Action::CronBegin { key: key.clone() });
-            begin_spawn(&mut next, &mut out, false, Some(key));
+            begin_spawn(spec, &mut next, &mut out, false, Some(key));
         }
         (
             Phase::Starting { .. } | Phase::Running(_) | Phase::Stopping { .. },

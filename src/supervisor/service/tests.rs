@@ -31,6 +31,7 @@ fn spec() -> Spec {
         logs: LogLimits::default(),
         exec: true,
         restart_with: Vec::new(),
+        pre_start: None,
     }
 }
 
@@ -271,6 +272,74 @@ fn checking(spec: Spec) -> Unit {
 }
 
 // ----- getting started -------------------------------------------------------------
+
+fn with_pre_start() -> Spec {
+    Spec {
+        pre_start: Some(crate::config::Hook {
+            command: "./migrate".into(),
+            timeout: secs(30),
+        }),
+        ..spec()
+    }
+}
+
+#[test]
+fn pre_start_runs_first_and_its_success_spawns() {
+    let mut u = Unit::new(with_pre_start());
+    assert_eq!(u.on(Event::Deps(Verdict::Ready)), [Action::RunPreStart]);
+    assert!(matches!(u.phase(), Phase::PreStarting { stop: None, .. }));
+    assert!(u.svc.has_processes(), "a shutdown waits for it");
+    let ok = Event::PreStartDone {
+        ok: true,
+        detail: String::new(),
+    };
+    assert_eq!(u.on(ok), [Action::Spawn]);
+    u.on(spawned(PID));
+    assert!(matches!(u.phase(), Phase::Running(_)));
+}
+
+#[test]
+fn a_failed_pre_start_is_a_failed_start_handled_by_the_policy() {
+    let mut u = Unit::new(Spec {
+        restart_policy: RestartPolicy::OnFailure,
+        ..with_pre_start()
+    });
+    u.on(Event::Deps(Verdict::Ready));
+    let failed = Event::PreStartDone {
+        ok: false,
+        detail: "exit code 3: no database".into(),
+    };
+    let actions = u.on(failed);
+    assert!(
+        actions.contains(&hook(HookEvent::Start, Outcome::Error, None, None)),
+        "{actions:?}"
+    );
+    assert!(
+        matches!(u.phase(), Phase::Backoff { .. }),
+        "{:?}",
+        u.phase()
+    );
+    assert_eq!(
+        u.svc.reason.as_deref(),
+        Some("cannot start: pre_start failed (exit code 3: no database)")
+    );
+    // The retry runs pre_start again.
+    u.wait(secs(1));
+    assert_eq!(u.on(Event::BackoffDue), [Action::RunPreStart]);
+}
+
+#[test]
+fn a_stop_during_pre_start_applies_once_it_is_done() {
+    let mut u = Unit::new(with_pre_start());
+    u.on(Event::Deps(Verdict::Ready));
+    assert!(u.on(stop(StopIntent::Stop)).is_empty());
+    let ok = Event::PreStartDone {
+        ok: true,
+        detail: String::new(),
+    };
+    assert_eq!(u.on(ok), [Action::StopDone]);
+    assert_eq!(u.phase(), &Phase::Stopped);
+}
 
 #[test]
 fn a_new_service_is_pending_and_a_new_cron_job_idle() {
