@@ -48,6 +48,7 @@ pub enum Command {
     },
     Stop {
         service: Option<String>,
+        with_dependents: bool,
     },
     Restart {
         config: Option<PathBuf>,
@@ -172,16 +173,23 @@ fn start(p: &mut Parser, g: &mut Global) -> Result<Command> {
 }
 
 fn stop(p: &mut Parser, g: &mut Global) -> Result<Command> {
-    let mut service = None;
+    let (mut service, mut with_dependents) = (None, false);
     while let Some(arg) = p.next()? {
         match arg {
             Short('s') | Long("service") => service = Some(service_value(p)?),
+            Long("with-dependents") => with_dependents = true,
             Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
             Short('h') | Long("help") => g.help = true,
             _ => return Err(unexpected(arg, "stop")),
         }
     }
-    Ok(g.replacement("stop").unwrap_or(Command::Stop { service }))
+    if with_dependents && service.is_none() {
+        return Err(Error::Usage("stop: --with-dependents needs -s NAME".into()));
+    }
+    Ok(g.replacement("stop").unwrap_or(Command::Stop {
+        service,
+        with_dependents,
+    }))
 }
 
 fn restart(p: &mut Parser, g: &mut Global) -> Result<Command> {

@@ -15,7 +15,13 @@ pub enum Request {
     /// Start one service that is not running.
     Start { service: String },
     /// Stop one service, or (None) everything and shut the supervisor down.
-    Stop { service: Option<String> },
+    Stop {
+        service: Option<String>,
+        /// With a service: stop the running services that depend on it (directly or
+        /// not) as well.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_dependents: bool,
+    },
     /// Restart one service, or (None) reload the config and restart everything.
     Restart {
         service: Option<String>,

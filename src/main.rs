@@ -60,7 +60,10 @@ fn run() -> Result<i32> {
             level,
         ),
         Command::Supervise { config } => commands::start::supervise(config),
-        Command::Stop { service } => commands::manage::stop(service.as_deref()),
+        Command::Stop {
+            service,
+            with_dependents,
+        } => commands::manage::stop(service.as_deref(), with_dependents),
         Command::Status { service, json } => commands::status::status(service.as_deref(), json),
         Command::Logs {
             service,

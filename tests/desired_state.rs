@@ -108,3 +108,41 @@ fn start_of_a_service_starts_its_stopped_dependencies_first_and_stop_names_depen
     w.wait_running_pid("api", None);
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn stop_with_dependents_stops_what_depends_on_it_and_keeps_it_stopped() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        r#"
+        services:
+          db:
+            command: "sleep {n}1"
+          cache:
+            command: "sleep {n}2"
+            depends_on: [db]
+          api:
+            command: "sleep {n}3"
+            depends_on: [cache]
+          other:
+            command: "sleep {n}4"
+        "#
+    ));
+    let pids: Vec<i32> = ["db", "cache", "api"]
+        .iter()
+        .map(|s| w.wait_running_pid(s, None))
+        .collect();
+    let other = w.wait_running_pid("other", None);
+    let out = w.run_ok(&["stop", "-s", "db", "--with-dependents"]);
+    assert_eq!(out.stdout.trim(), "Stopped db", "{out}");
+    for pid in pids {
+        assert!(wait_until(DEADLINE, || exited(pid)), "{}", w.diagnostics());
+    }
+    for name in ["db", "cache", "api"] {
+        w.wait_status(name, "stopped");
+    }
+    assert_eq!(w.service_pid("other"), Some(other));
+    let bad = w.run(&["stop", "--with-dependents"]);
+    assert_eq!(bad.code, 2, "{bad}");
+    w.run_ok(&["stop"]);
+}

@@ -20,8 +20,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "stop",
         "Stop one service, or every service and the supervisor",
-        "Usage: sysg stop [-s NAME]\n\n\
+        "Usage: sysg stop [-s NAME [--with-dependents]]\n\n\
          Without -s: stop every service, shut the supervisor down and wait for it to exit.\n\
+         With -s: that service stays stopped until started again; --with-dependents also\n\
+         stops the running services that depend on it.\n\
          With no supervisor: stop what a crashed one left running. Gives up with exit 4\n\
          after the longest stop_timeout (plus the longest hook timeout without -s) + 10 s.",
     ),

@@ -13,18 +13,19 @@ use std::time::Duration;
 /// not written yet (it is taking the lock this instant).
 const LOCK_RACE: Duration = Duration::from_secs(5);
 
-pub fn stop(service: Option<&str>) -> Result<i32> {
-    super::bounded(stop_bounded(service))
+pub fn stop(service: Option<&str>, with_dependents: bool) -> Result<i32> {
+    super::bounded(stop_bounded(service, with_dependents))
 }
 
-fn stop_bounded(service: Option<&str>) -> Result<i32> {
+fn stop_bounded(service: Option<&str>, with_dependents: bool) -> Result<i32> {
     let paths = paths()?;
     if crate::state::running_supervisor(&paths).is_none() {
-        return stop_without_supervisor(&paths, service);
+        return stop_without_supervisor(&paths, service, with_dependents);
     }
     let bounds = super::StopBounds::read(&paths);
     let req = Request::Stop {
         service: service.map(str::to_string),
+        with_dependents,
     };
     // A full stop is acknowledged at once; one service is answered once it has stopped.
     let reply_wait = match service {
@@ -32,7 +33,9 @@ fn stop_bounded(service: Option<&str>) -> Result<i32> {
         None => client::REPLY_TIMEOUT,
     };
     let (pid, resp) = match client::call_to(&paths, &req, reply_wait) {
-        Err(Error::NotRunning(_)) => return stop_without_supervisor(&paths, service),
+        Err(Error::NotRunning(_)) => {
+            return stop_without_supervisor(&paths, service, with_dependents)
+        }
         other => other?,
     };
     println!("{}", resp.message.unwrap_or_default());
@@ -57,7 +60,11 @@ fn stop_bounded(service: Option<&str>) -> Result<i32> {
 /// No supervisor answers. One that is just taking the sysg.pid lock is waited for; with
 /// none, service processes a crashed supervisor left running are stopped, under that
 /// lock so no supervisor starts meanwhile.
-fn stop_without_supervisor(paths: &crate::paths::Paths, service: Option<&str>) -> Result<i32> {
+fn stop_without_supervisor(
+    paths: &crate::paths::Paths,
+    service: Option<&str>,
+    with_dependents: bool,
+) -> Result<i32> {
     if !paths.dir.is_dir() {
         println!("No supervisor running");
         return Ok(0);
@@ -67,7 +74,7 @@ fn stop_without_supervisor(paths: &crate::paths::Paths, service: Option<&str>) -
             crate::state::running_supervisor(paths).is_some()
         });
         if up {
-            return stop_bounded(service);
+            return stop_bounded(service, with_dependents);
         }
         return Err(client::gave_up(format!(
             "another sysg holds {} but no supervisor answers",
@@ -156,7 +163,10 @@ fn purge_bounded() -> Result<i32> {
         let bounds = super::StopBounds::read(&paths);
         let _ = client::call(
             &paths,
-            &Request::Stop { service: None },
+            &Request::Stop {
+                service: None,
+                with_dependents: false,
+            },
             client::REPLY_TIMEOUT,
         );
         if !super::wait_for_exit(pid, bounds.shutdown) {

@@ -194,13 +194,14 @@ impl Supervisor {
         let reply = match req {
             Request::Status { service } => self.status_reply(client, service.as_deref()),
             Request::Start { service } => self.start_request(&service),
-            Request::Stop { service: None } => {
+            Request::Stop { service: None, .. } => {
                 self.begin_shutdown();
                 Some(Response::ok("Supervisor shutting down"))
             }
             Request::Stop {
                 service: Some(name),
-            } => self.stop_request(client, &name),
+                with_dependents,
+            } => self.stop_request(client, &name, with_dependents),
             Request::Restart {
                 service: Some(name),
                 ..
@@ -359,13 +360,32 @@ impl Supervisor {
         order
     }
 
+    /// The services that depend on unit `i`, directly or not, and have processes.
+    fn running_dependents(&self, i: usize) -> Vec<usize> {
+        let mut found: Vec<usize> = Vec::new();
+        let mut queue = vec![i];
+        while let Some(at) = queue.pop() {
+            let name = &self.units[at].cfg.name;
+            for (j, u) in self.units.iter().enumerate() {
+                let depends = !u.removed && u.cfg.depends_on.contains(name);
+                if depends && j != i && !found.contains(&j) {
+                    found.push(j);
+                    queue.push(j);
+                }
+            }
+        }
+        found.retain(|&j| self.units[j].svc.has_processes());
+        found
+    }
+
     /// "Stopped db", and which running services depend on it (they keep running).
     pub(super) fn stopped_reply(&self, i: usize) -> Response {
         let name = &self.units[i].cfg.name;
         let dependents: Vec<&str> = self
             .units
             .iter()
-            .filter(|u| !u.removed && u.svc.has_processes() && u.cfg.depends_on.contains(name))
+            .filter(|u| !u.removed && u.svc.has_processes() && !u.svc.stop_requested())
+            .filter(|u| u.cfg.depends_on.contains(name))
             .map(|u| u.cfg.name.as_str())
             .collect();
         if dependents.is_empty() {
@@ -413,12 +433,22 @@ impl Supervisor {
         }
     }
 
-    fn stop_request(&mut self, client: u64, name: &str) -> Option<Response> {
+    fn stop_request(&mut self, client: u64, name: &str, with_dependents: bool) -> Option<Response> {
         let i = match self.find(name) {
             Ok(i) => i,
             Err(e) => return Some(e),
         };
         info!("{name}: stop requested");
+        if with_dependents {
+            for d in self.running_dependents(i) {
+                info!(
+                    "{}: stopped with {name}, which it depends on",
+                    self.units[d].cfg.name
+                );
+                self.stop(d, StopIntent::Stop);
+                self.units[d].held = true;
+            }
+        }
         self.stop(i, StopIntent::Stop);
         self.units[i].held = true;
         // Leftovers of an earlier instance are being stopped too: the reply waits.
