@@ -16,6 +16,24 @@ fn config(n: u32, x_cmd: &str) -> String {
     )
 }
 
+/// api depends on cache, which depends on db; `extra` adds services.
+fn chain(n: u32, extra: &str) -> String {
+    format!(
+        r#"
+        services:
+          db:
+            command: "sleep {n}1"
+          cache:
+            command: "sleep {n}2"
+            depends_on: [db]
+          api:
+            command: "sleep {n}3"
+            depends_on: [cache]
+{extra}
+        "#
+    )
+}
+
 fn says_stopped_by_request(w: &Sysg) -> bool {
     let out = w.run(&["status", "-s", "x"]);
     out.stdout.contains("● x Stopped (by request)")
@@ -72,19 +90,7 @@ fn a_service_stopped_by_request_stays_stopped_until_started() {
 fn start_of_a_service_starts_its_stopped_dependencies_first_and_stop_names_dependents() {
     let w = Sysg::new();
     let n = unique_number();
-    w.start_with(&format!(
-        r#"
-        services:
-          db:
-            command: "sleep {n}1"
-          cache:
-            command: "sleep {n}2"
-            depends_on: [db]
-          api:
-            command: "sleep {n}3"
-            depends_on: [cache]
-        "#
-    ));
+    w.start_with(&chain(n, ""));
     let db = w.wait_running_pid("db", None);
     w.wait_running_pid("cache", None);
     w.wait_running_pid("api", None);
@@ -113,20 +119,9 @@ fn start_of_a_service_starts_its_stopped_dependencies_first_and_stop_names_depen
 fn stop_with_dependents_stops_what_depends_on_it_and_keeps_it_stopped() {
     let w = Sysg::new();
     let n = unique_number();
-    w.start_with(&format!(
-        r#"
-        services:
-          db:
-            command: "sleep {n}1"
-          cache:
-            command: "sleep {n}2"
-            depends_on: [db]
-          api:
-            command: "sleep {n}3"
-            depends_on: [cache]
-          other:
-            command: "sleep {n}4"
-        "#
+    w.start_with(&chain(
+        n,
+        &format!("          other:\n            command: \"sleep {n}4\"\n"),
     ));
     let pids: Vec<i32> = ["db", "cache", "api"]
         .iter()
