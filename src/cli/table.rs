@@ -25,7 +25,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          With -s: that service stays stopped until started again; --with-dependents also\n\
          stops the running services that depend on it.\n\
          With no supervisor: stop what a crashed one left running. Gives up with exit 4\n\
-         after the longest stop_timeout (plus the longest hook timeout without -s) + 10 s.",
+         after the stop_timeouts of the dependency levels added up (plus the longest\n\
+         hook timeout without -s) + 10 s.",
     ),
     (
         "restart",
@@ -36,7 +37,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          in place, added -> started, removed -> stopped). --dry-run: print that plan,\n\
          change nothing. --all (or --force): stop all, start all in order.\n\
          A config with errors is refused and nothing is touched. Gives up with exit 4\n\
-         after the longest stop_timeout + 10 s.",
+         after the stop_timeouts of the dependency levels added up + 10 s.",
     ),
     (
         "status",

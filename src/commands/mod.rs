@@ -102,7 +102,8 @@ pub const STOP_FALLBACK: std::time::Duration = std::time::Duration::from_secs(60
 /// supervisor runs (its `config_hint`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopBounds {
-    /// `stop -s`, `restart -s`, `restart`: the longest `stop_timeout` plus the margin.
+    /// `stop -s`, `restart -s`, `restart`: the `stop_timeout`s of the dependency levels
+    /// added up (the longest of each), the longest `pre_start` timeout, and the margin.
     pub stop: std::time::Duration,
     /// `stop`: the supervisor's exit also waits for running hooks, so the longest hook
     /// timeout is added.
@@ -123,12 +124,38 @@ impl StopBounds {
     }
 
     pub fn of(config: &crate::config::Config) -> StopBounds {
-        let stop = config
+        // A stop goes level by level (dependents first), each bounded by the longest
+        // stop_timeout in it: the levels add up. A start may first wait for pre_start.
+        let index: std::collections::HashMap<&str, usize> = config
             .services
             .iter()
-            .map(|s| s.stop_timeout)
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        let depends: Vec<Vec<usize>> = config
+            .services
+            .iter()
+            .map(|s| {
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let mut per_level: std::collections::BTreeMap<usize, std::time::Duration> =
+            std::collections::BTreeMap::new();
+        let ranks = crate::supervisor::deps::stop_ranks(&depends);
+        for (s, rank) in config.services.iter().zip(ranks) {
+            let longest = per_level.entry(rank).or_default();
+            *longest = (*longest).max(s.stop_timeout);
+        }
+        let pre_start = config
+            .services
+            .iter()
+            .filter_map(|s| s.pre_start.as_ref().map(|h| h.timeout))
             .max()
             .unwrap_or_default();
+        let stop = per_level.values().sum::<std::time::Duration>() + pre_start;
         let hook = config
             .services
             .iter()
@@ -162,4 +189,28 @@ pub fn inside_tree_of(pid: i32) -> bool {
         current = parent;
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn stop_bounds_add_up_the_dependency_levels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sysg.yaml");
+        std::fs::write(
+            &path,
+            "services:\n  db:\n    command: a\n    stop_timeout: 5s\n  app:\n    command: b\n    \
+             stop_timeout: 3s\n    depends_on: [db]\n  lone:\n    command: c\n    \
+             stop_timeout: 7s\n    pre_start: { command: d, timeout: 2s }\n",
+        )
+        .unwrap();
+        let config = crate::config::load(&path).unwrap();
+        let b = StopBounds::of(&config);
+        // Level 0 (app, lone): 7 s; level 1 (db): 5 s; pre_start 2 s; margin 10 s.
+        assert_eq!(b.stop, Duration::from_secs(7 + 5 + 2 + 10));
+        assert_eq!(b.shutdown, b.stop);
+    }
 }

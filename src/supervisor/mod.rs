@@ -10,7 +10,7 @@ mod command;
 mod control;
 mod cron;
 mod cron_fire;
-mod deps;
+pub(crate) mod deps;
 mod health;
 mod hooks;
 mod logfile;
