@@ -15,7 +15,7 @@ use super::unit::Unit;
 use super::Supervisor;
 use super::{deps, plan};
 use crate::config::{Config, Service};
-use crate::ipc::{Response, State};
+use crate::ipc::Response;
 use crate::logger::{info, warning};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -138,7 +138,7 @@ impl Supervisor {
                 _ => u.cfg.environment().unwrap_or_default(),
             };
             let diff = plan::diff(&u.cfg, new, &old_env, &new_env);
-            let stays_stopped = u.svc.state() == State::Stopped && !u.svc.has_processes();
+            let stays_stopped = u.held;
             steps.push(Step::Keep(i, new.clone(), diff, stays_stopped));
         }
         for (i, u) in self.units.iter().enumerate() {
@@ -190,8 +190,15 @@ impl Supervisor {
                 }
                 Step::Keep(i, new, _, _) => {
                     let u = &mut self.units[i];
-                    let by_request = u.svc.state() == State::Stopped;
-                    if u.svc.has_processes() {
+                    if u.held {
+                        // Stopped by request: updated, and it stays stopped (a stop still
+                        // under way takes the new spec up at its next start).
+                        if u.svc.has_processes() {
+                            u.pending_spec = Some(new);
+                        } else {
+                            u.cfg = new;
+                        }
+                    } else if u.svc.has_processes() {
                         // The old instance stops with its own spec; the new one starts
                         // with the new spec (taken up when it is scheduled).
                         u.pending_spec = Some(new);
@@ -201,9 +208,7 @@ impl Supervisor {
                         waiting.push((i, StopIntent::Restart));
                     } else {
                         u.cfg = new;
-                        if !by_request {
-                            self.deliver(i, Event::Start);
-                        }
+                        self.deliver(i, Event::Start);
                     }
                 }
                 Step::Add(new) => {
