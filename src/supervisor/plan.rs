@@ -118,12 +118,15 @@ mod tests {
     use std::time::Duration;
 
     fn service(command: &str) -> Service {
-        let dir = std::env::temp_dir();
-        let text = format!("services:\n  a:\n    command: {command:?}\n");
-        let path = dir.join(format!("plan-test-{}.yaml", std::process::id()));
-        std::fs::write(&path, text).unwrap();
+        // A directory of its own: the tests of this module run in parallel.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sysg.yaml");
+        std::fs::write(
+            &path,
+            format!("services:\n  a:\n    command: {command:?}\n"),
+        )
+        .unwrap();
         let cfg = crate::config::load(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
         cfg.services.into_iter().next().unwrap()
     }
 
