@@ -80,14 +80,11 @@ impl Supervisor {
         for done in self.workers.collect() {
             match done {
                 Done::Probe(r) => {
-                    let current = self.units.get(r.unit).map(|u| u.svc.epoch);
-                    if current == Some(r.generation) {
-                        let ev = Event::ProbeResult {
-                            healthy: r.healthy,
-                            detail: r.detail,
-                        };
-                        self.deliver(r.unit, ev);
-                    }
+                    let ev = Event::ProbeResult {
+                        healthy: r.healthy,
+                        detail: r.detail,
+                    };
+                    self.deliver_current(r.unit, r.generation, ev);
                 }
                 Done::Config {
                     client,
@@ -95,14 +92,11 @@ impl Supervisor {
                     mode,
                 } => self.on_config_loaded(client, result, mode),
                 Done::PreStart(r) => {
-                    let current = self.units.get(r.unit).map(|u| u.svc.epoch);
-                    if current == Some(r.generation) {
-                        let ev = Event::PreStartDone {
-                            ok: r.ok,
-                            detail: r.detail,
-                        };
-                        self.deliver(r.unit, ev);
-                    }
+                    let ev = Event::PreStartDone {
+                        ok: r.ok,
+                        detail: r.detail,
+                    };
+                    self.deliver_current(r.unit, r.generation, ev);
                 }
                 Done::Status { client, report } => {
                     self.reply(client, &super::requests::status_response(report));
@@ -177,6 +171,14 @@ impl Supervisor {
             self.marked(i).len()
         };
         members + escaped + self.adopted_alive(i).len()
+    }
+
+    /// A worker's result for unit `i`, delivered only if the unit is still in the epoch
+    /// the work was started in (a stop or a new instance since makes it moot).
+    fn deliver_current(&mut self, i: usize, generation: u64, ev: Event) {
+        if self.units.get(i).map(|u| u.svc.epoch) == Some(generation) {
+            self.deliver(i, ev);
+        }
     }
 
     /// The process group of unit `i`'s instance, while it may still have members: once
