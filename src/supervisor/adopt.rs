@@ -25,6 +25,15 @@ pub struct Adopted {
 }
 
 impl Adopted {
+    /// `sig` to it, or to the group it leads.
+    fn signal(&self, sig: i32) {
+        let _ = if self.leads_group {
+            sys::killpg(self.pid, sig)
+        } else {
+            sys::kill(self.pid, sig)
+        };
+    }
+
     /// Still the same process, and not a zombie.
     fn alive(&self) -> bool {
         crate::procfs::stat(self.pid)
@@ -100,12 +109,7 @@ impl Supervisor {
             // Adopted from an instance already being stopped: its signal is due now (a
             // running instance's exit is about to be handled, and signals it).
             if !self.units[i].svc.is_running() {
-                let sig = self.units[i].cfg.stop_signal;
-                if adopted.leads_group {
-                    let _ = sys::killpg(adopted.pid, sig);
-                } else {
-                    let _ = sys::kill(adopted.pid, sig);
-                }
+                adopted.signal(self.units[i].cfg.stop_signal);
             }
         }
     }
@@ -128,11 +132,7 @@ impl Supervisor {
     pub(super) fn signal_adopted(&mut self, i: usize, sig: i32) {
         self.units[i].adopted.retain(Adopted::alive);
         for a in &self.units[i].adopted {
-            if a.leads_group {
-                let _ = sys::killpg(a.pid, sig);
-            } else {
-                let _ = sys::kill(a.pid, sig);
-            }
+            a.signal(sig);
         }
     }
 }
