@@ -122,6 +122,14 @@ pub fn running_supervisor(paths: &Paths) -> Option<i32> {
     read_pid_file(paths).filter(|&pid| crate::sys::process_exists(pid))
 }
 
+/// Records which config the running supervisor uses (`config_hint`, one line).
+pub fn write_config_hint(paths: &Paths, config: &std::path::Path) -> std::io::Result<()> {
+    write_atomic(
+        &paths.config_hint(),
+        format!("{}\n", config.display()).as_bytes(),
+    )
+}
+
 pub fn read_config_hint(paths: &Paths) -> Option<std::path::PathBuf> {
     let text = String::from_utf8(crate::state_dir::read(&paths.config_hint()).ok()?).ok()?;
     let p = text.trim();

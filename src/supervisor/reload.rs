@@ -262,8 +262,7 @@ impl Supervisor {
     }
 
     fn write_config_hint(&self) {
-        let hint = format!("{}\n", self.config.path.display());
-        if let Err(e) = crate::state::write_atomic(&self.paths.config_hint(), hint.as_bytes()) {
+        if let Err(e) = crate::state::write_config_hint(&self.paths, &self.config.path) {
             warning!("cannot write config_hint: {e}");
         }
     }

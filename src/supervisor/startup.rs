@@ -58,11 +58,8 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
     };
     let signals = install_signals()?;
     let listener = bind_socket(paths)?;
-    crate::state::write_atomic(
-        &paths.config_hint(),
-        format!("{}\n", config.path.display()).as_bytes(),
-    )
-    .map_err(|e| Error::io_path("cannot write", &paths.config_hint(), e))?;
+    crate::state::write_config_hint(paths, &config.path)
+        .map_err(|e| Error::io_path("cannot write", &paths.config_hint(), e))?;
     info!(
         "systemg supervisor listening on {}",
         paths.socket().display()
