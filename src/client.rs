@@ -109,6 +109,12 @@ pub fn request_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i3
             "supervisor closed the connection without a reply",
         ));
     }
+    if !reply.ends_with('\n') && ended(pid) {
+        // Cut off mid-reply by the supervisor's exit.
+        return Err(Error::NotRunning(
+            "Supervisor stopped before it answered".into(),
+        ));
+    }
     let resp = serde_json::from_str(&reply)
         .map_err(|e| Error::msg(format!("malformed reply from supervisor: {e}")))?;
     Ok((pid, resp))

@@ -6,6 +6,8 @@ use crate::ipc::ProcessInfo;
 #[cfg(test)]
 use std::collections::HashSet;
 use std::fs;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Longest command line kept for display; the rest is replaced by `...`.
 const CMDLINE_MAX_CHARS: usize = 200;
@@ -200,7 +202,50 @@ pub fn marked_value(pid: i32, marker: (&str, &str), key: &str, unless: &[&str]) 
 
 /// Every process in `/proc` (this one included), one stat read each.
 pub fn all_stats() -> Vec<ProcStat> {
-    all_pids().into_iter().filter_map(stat).collect()
+    let pids = all_pids();
+    let mut out: Vec<Option<ProcStat>> = vec![None; pids.len()];
+    for_each_spread(&mut out, |i, slot| *slot = stat(pids[i]));
+    out.into_iter().flatten().collect()
+}
+
+/// Below this many items, [`for_each_spread`] stays on the calling thread.
+const SPREAD_MIN: usize = 256;
+
+/// Runs `f(index, item)` on every item, on up to four threads when there are many: a
+/// /proc pass is a few thousand small reads, each a system call that waits on the kernel,
+/// and on a machine with 2,000 processes it is most of what a `status` costs.
+pub fn for_each_spread<T: Send>(items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+    // Asked once: the answer reads cgroup files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    });
+    if items.len() < SPREAD_MIN || threads < 2 {
+        items.iter_mut().enumerate().for_each(|(i, t)| f(i, t));
+        return;
+    }
+    // More chunks than threads, taken in turn, so a slow chunk does not hold the rest; a
+    // thread that cannot be created leaves its chunks to the others and to this one.
+    let chunk = items.len().div_ceil(threads * 4);
+    let parts: Vec<Mutex<&mut [T]>> = items.chunks_mut(chunk).map(Mutex::new).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let c = next.fetch_add(1, Ordering::Relaxed);
+        let Some(part) = parts.get(c) else { break };
+        let mut part = part.lock().unwrap_or_else(|e| e.into_inner());
+        for (j, t) in part.iter_mut().enumerate() {
+            f(c * chunk + j, t);
+        }
+    };
+    let work = &work;
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, work);
+        }
+        work();
+    });
 }
 
 /// `test` on the `KEY=value` entries of `pid`'s initial environment; false if unreadable.

@@ -243,6 +243,23 @@ pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
     Ok(cred.uid)
 }
 
+/// Asks for a send buffer of `bytes` on a socket (the kernel caps it at
+/// `net.core.wmem_max`), so a large reply leaves in fewer loop turns.
+pub fn set_send_buffer(stream: &UnixStream, bytes: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: size is a live c_int and its length is passed with it.
+    check(unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &size as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
 /// Bytes per memory page.
 pub fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.

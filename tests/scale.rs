@@ -187,3 +187,46 @@ fn status_during_a_stop_answers_or_says_the_supervisor_stopped() {
     }
     assert_eq!(stop.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_status_of_four_hundred_services_is_whole_and_names_each_process() {
+    // Enough services for the /proc pass to be spread over threads and for the reply
+    // (well over 128 KB) to be written by the worker that gathered it.
+    let w = Sysg::new();
+    let base = unique_number();
+    let mut yaml = String::from("services:\n");
+    for i in 0..400 {
+        writeln!(yaml, "  s{i}:\n    command: \"sleep {}\"", base + i).unwrap();
+    }
+    let cfg = w.write_config(&yaml);
+    w.start_daemon(&cfg);
+    let up = wait_until(Duration::from_secs(60), || {
+        w.status_json()["services"]
+            .as_array()
+            .is_some_and(|s| s.iter().filter(|s| s["status"] == "running").count() == 400)
+    });
+    assert!(up, "not every service came up\n{}", w.diagnostics());
+    let out = w.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.len() > 128 * 1024,
+        "a small report: {} bytes",
+        out.stdout.len()
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("status --json");
+    let services = doc["services"].as_array().expect("services");
+    assert_eq!(services.len(), 400);
+    for s in services {
+        let i: u32 = s["name"].as_str().unwrap()[1..].parse().unwrap();
+        let procs = s["processes"].as_array().expect("processes");
+        let pid = s["pid"].as_i64().expect("pid");
+        let leader = procs.iter().find(|p| p["pid"].as_i64() == Some(pid));
+        assert_eq!(
+            leader.and_then(|p| p["command"].as_str()),
+            Some(format!("sleep {}", base + i).as_str()),
+            "{s}"
+        );
+    }
+    let out = w.run(&["stop"]);
+    assert_eq!(out.code, 0, "{out}");
+}

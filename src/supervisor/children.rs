@@ -152,9 +152,11 @@ pub enum Done {
     /// A `pre_start` run ended.
     PreStart(super::prestart::Outcome),
     /// A status report whose /proc figures were gathered off the loop thread.
+    /// A status gathered for `client`: the reply still to send, or None when the
+    /// worker sent it itself.
     Status {
         client: u64,
-        report: crate::ipc::StatusReport,
+        unsent: Option<crate::ipc::Response>,
     },
 }
 

@@ -4,8 +4,9 @@
 
 use crate::ipc::{Request, Response, MAX_REQUEST_BYTES};
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A client gets this long to send its request line and read its reply (unless it is
 /// waiting for a stop or restart to finish).
@@ -120,10 +121,16 @@ impl Client {
     /// Queues the one reply; the client is closed once it has been written.
     pub fn reply(&mut self, resp: &Response) {
         self.answered = true;
-        let mut bytes = serde_json::to_vec(resp).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
-        bytes.push(b'\n');
-        self.outbuf = bytes;
+        self.outbuf = encode(resp, &self.stream);
         self.written = 0;
+    }
+
+    /// A second handle on the connection, for a worker that will write the reply itself
+    /// (`send_from_worker`); the client is then answered as far as the loop is concerned.
+    pub fn hand_off(&mut self) -> Option<UnixStream> {
+        let stream = self.stream.try_clone().ok()?;
+        self.answered = true;
+        Some(stream)
     }
 
     /// Writes what the socket takes. `Close` once everything is out, or on error.
@@ -138,6 +145,56 @@ impl Client {
             }
         }
         ClientEvent::Close
+    }
+}
+
+/// Replies above this size ask for a bigger socket send buffer.
+const BIG_REPLY: usize = 128 * 1024;
+
+/// How long a worker keeps writing a reply to a client that does not read it.
+const WORKER_SEND_WITHIN: Duration = Duration::from_secs(10);
+
+/// One reply line.
+fn encode(resp: &Response, stream: &UnixStream) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(resp).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+    bytes.push(b'\n');
+    if bytes.len() > BIG_REPLY {
+        // A status of thousands of services: room for it all in one write if the system
+        // allows, instead of a piece per turn. A refusal costs only turns.
+        let _ = crate::sys::set_send_buffer(stream, bytes.len());
+    }
+    bytes
+}
+
+/// Writes a reply from a worker thread on a handle from [`Client::hand_off`], so a large
+/// reply (a status of thousands of services) does not wait for the loop's turns. The
+/// descriptor is shared with the loop's, non-blocking: waits for room with `poll`,
+/// bounded. A peer that went away just ends it.
+pub fn send_from_worker(stream: &UnixStream, resp: &Response) {
+    let bytes = encode(resp, stream);
+    let deadline = Instant::now() + WORKER_SEND_WITHIN;
+    let mut written = 0;
+    while written < bytes.len() {
+        match (&*stream).write(&bytes[written..]) {
+            Ok(0) => return,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                let mut fds = [libc::pollfd {
+                    fd: stream.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                if crate::sys::poll_for(&mut fds, Some(left)).is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
     }
 }
 

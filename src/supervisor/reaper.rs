@@ -98,9 +98,10 @@ impl Supervisor {
                     };
                     self.deliver_current(r.unit, r.generation, ev);
                 }
-                Done::Status { client, report } => {
-                    self.reply(client, &super::requests::status_response(report));
-                }
+                Done::Status { client, unsent } => match unsent {
+                    Some(resp) => self.reply(client, &resp),
+                    None => self.drop_client(client),
+                },
                 Done::Hook => {}
             }
         }
