@@ -211,3 +211,57 @@ fn a_dependency_entry_must_name_a_service_and_restart_must_be_a_boolean() {
         "{out}"
     );
 }
+
+#[test]
+fn a_reload_that_changes_a_rolling_service_starts_the_new_one_before_the_old_one_stops() {
+    let w = Sysg::new();
+    let n = unique_number();
+    std::fs::write(w.proj_file("web.env"), "TOKEN=a\n").unwrap();
+    let yaml = format!(
+        r#"
+        services:
+          web:
+            command: "sleep {n}"
+            env:
+              file: "web.env"
+            deployment:
+              strategy: rolling
+              grace_period: "2s"
+        "#
+    );
+    let cfg = w.start_with(&yaml);
+    let old = w.wait_running_pid("web", None);
+    // Up after the 1 s rule: only then does a change roll.
+    let up = wait_until(DEADLINE, || {
+        w.status_json()["services"][0]["up"].as_bool() == Some(true)
+    });
+    assert!(up, "web never came up\n{}", w.diagnostics());
+    std::fs::write(w.proj_file("web.env"), "TOKEN=b\n").unwrap();
+    let out = w.run_ok(&["restart", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout.trim(),
+        "web: changed (env TOKEN) -> restarted (rolling)",
+        "{out}"
+    );
+    let new = w.wait_running_pid("web", Some(old));
+    let up = wait_until(DEADLINE, || {
+        w.status_json()["services"][0]["up"].as_bool() == Some(true)
+    });
+    assert!(up, "the new instance never came up\n{}", w.diagnostics());
+    assert!(
+        alive(old),
+        "the old instance stopped before the grace period was over\n{}",
+        w.diagnostics()
+    );
+    let gone = wait_until(DEADLINE, || !alive(old));
+    assert!(
+        gone,
+        "the old instance was never stopped\n{}",
+        w.diagnostics()
+    );
+    assert_eq!(
+        w.status_json()["services"][0]["pid"].as_i64(),
+        Some(new as i64)
+    );
+    w.run_ok(&["stop"]);
+}

@@ -13,7 +13,7 @@ use super::expand::expand;
 use super::graph::{self, Dependencies};
 use super::locate::{child, Problem, Seg};
 use super::units::{parse_duration, parse_signal, valid_service_name};
-use super::{EnvSource, Hooks, LogLimits, RestartPolicy, Service};
+use super::{Deployment, EnvSource, Hooks, LogLimits, RestartPolicy, Service};
 
 mod features;
 
@@ -36,6 +36,7 @@ const SERVICE_KEYS: &[&str] = &[
     "logs",
     "exec",
     "pre_start",
+    "deployment",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &["command", "url", "interval", "timeout", "retries"];
@@ -45,6 +46,7 @@ const HOOK_KEYS: &[&str] = &["command", "timeout"];
 const CRON_KEYS: &[&str] = &["expression", "timezone"];
 const DEPENDENCY_KEYS: &[&str] = &["name", "restart"];
 const LOGS_KEYS: &[&str] = &["max_size", "max_files"];
+const DEPLOYMENT_KEYS: &[&str] = &["strategy", "grace_period"];
 const POLICIES: &str = "never, on-failure, always";
 
 /// `max_size: "50MB"` means 50 MiB (see `parse_size`), so the default does too.
@@ -75,6 +77,7 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         exec: true,
         restart_with: Vec::new(),
         pre_start: None,
+        deployment: Deployment::default(),
     }
 }
 
@@ -449,6 +452,9 @@ impl Builder<'_> {
         s.pre_start = f
             .get("pre_start")
             .and_then(|v| self.pre_start(v, &at("pre_start")));
+        if let Some(v) = f.get("deployment") {
+            s.deployment = self.deployment(v, &at("deployment"));
+        }
         match f.get("exec") {
             Some(Value::Bool(b)) => s.exec = *b,
             Some(v) => self.type_err(&at("exec"), "a boolean", v),

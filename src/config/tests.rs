@@ -180,7 +180,7 @@ fn unknown_key_is_located_and_lists_valid_keys() {
         got,
         ["4:5: services.api.restart: unknown key; valid keys: command, working_dir, env, restart_policy, \
           backoff, backoff_max, max_restarts, depends_on, skip, stop_signal, stop_timeout, health_check, \
-          hooks, cron, logs, exec, pre_start"]
+          hooks, cron, logs, exec, pre_start, deployment"]
     );
     let got = errors("services: {api: {command: x}}\nextra: 1\n");
     assert_eq!(
@@ -493,4 +493,19 @@ fn seed_example_loads() {
         "*/10 * * * * *"
     );
     assert_eq!(services[2].depends_on, ["count_number"]);
+}
+
+#[test]
+fn deployment_takes_a_strategy_and_a_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "services:\n  web:\n    command: x\n    deployment: {strategy: rolling, grace_period: 3s}\n  api:\n    command: x\n";
+    let services = built(yaml, dir.path());
+    assert!(services[0].deployment.rolling);
+    assert_eq!(services[0].deployment.grace_period, Duration::from_secs(3));
+    assert_eq!(services[1].deployment, crate::config::Deployment::default());
+    let got = errors("services:\n  web:\n    command: x\n    deployment: {strategy: blue-green}\n");
+    assert_eq!(
+        got,
+        ["4:18: services.web.deployment.strategy: unknown strategy 'blue-green' (expected immediate or rolling)"]
+    );
 }

@@ -51,6 +51,25 @@ pub struct Service {
     /// Run before each start of the service (`sh -c`, bounded by its timeout); a
     /// failure fails that start.
     pub pre_start: Option<Hook>,
+    pub deployment: Deployment,
+}
+
+/// How `restart -s` (and a reload that changes the service) replaces a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// Start the new instance beside the old one, stop the old one once the new one is
+    /// up and `grace_period` has passed; false: stop, then start.
+    pub rolling: bool,
+    pub grace_period: Duration,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment {
+            rolling: false,
+            grace_period: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

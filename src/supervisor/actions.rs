@@ -37,6 +37,12 @@ impl Supervisor {
                 self.signal_adopted(i, sig);
             }
             Action::KillAll => self.kill_all(i),
+            Action::SignalRetired { pid, sig } => {
+                // It leads its group; the leader itself too, should the group be gone.
+                let _ = sys::killpg(pid, sig);
+                let _ = sys::kill(pid, sig);
+            }
+            Action::RollDone { ok, message } => self.roll_done(i, ok, message),
             Action::Arm(timer, after) => {
                 let epoch = self.units[i].svc.epoch;
                 self.timers.after(after, Timer::Unit(i, epoch, timer));
@@ -44,7 +50,9 @@ impl Supervisor {
             Action::Probe => {
                 let u = &self.units[i];
                 if let Some(check) = u.cfg.health_check.as_ref() {
-                    let launched = health::launch(&mut self.workers, &u.cfg, check, i, u.svc.epoch);
+                    let pid = u.svc.live().map(|r| r.pid);
+                    let launched =
+                        health::launch(&mut self.workers, &u.cfg, check, i, u.svc.epoch, pid);
                     if let Err(e) = launched {
                         return Some(Event::ProbeFailedToLaunch {
                             error: e.to_string(),

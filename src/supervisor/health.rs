@@ -16,12 +16,13 @@ pub fn launch(
     check: &HealthCheck,
     unit: usize,
     generation: u64,
+    pid: Option<i32>,
 ) -> std::io::Result<()> {
     let svc = svc.clone();
     let check = check.clone();
     workers.start(format!("probe {}", svc.name), false, move |link| {
         let (healthy, detail) = match &check.probe {
-            Probe::Command(cmd) => command_probe(&link, &svc, cmd, check.timeout),
+            Probe::Command(cmd) => command_probe(&link, &svc, cmd, check.timeout, pid),
             Probe::Url(url) => http_probe(url, check.timeout),
         };
         link.report(Done::Probe(ProbeResult {
@@ -33,8 +34,17 @@ pub fn launch(
     })
 }
 
-fn command_probe(link: &Link, svc: &Service, cmd: &str, timeout: Duration) -> (bool, String) {
-    let extra = [(MARKER_AUX.to_string(), "health_check".to_string())];
+/// `SYSG_PID` names the instance being checked: during a rolling restart, the new one,
+/// while the old one may still answer on a shared port.
+fn command_probe(
+    link: &Link,
+    svc: &Service,
+    cmd: &str,
+    timeout: Duration,
+    pid: Option<i32>,
+) -> (bool, String) {
+    let mut extra = vec![(MARKER_AUX.to_string(), "health_check".to_string())];
+    extra.extend(pid.map(|p| ("SYSG_PID".to_string(), p.to_string())));
     let mut last = String::new();
     let ran = link.run_bounded(
         svc,

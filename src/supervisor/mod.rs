@@ -340,7 +340,14 @@ impl Supervisor {
     fn on_timer(&mut self, t: Timer) {
         match t {
             Timer::Unit(i, epoch, timer) => {
-                if self.units.get(i).is_none_or(|u| u.svc.epoch != epoch) {
+                // A rolling restart's old instance is killed on time whatever became of
+                // the new one: that timer outlives the phase it was armed in.
+                let bound = timer != service::Timer::RetireKill;
+                if self
+                    .units
+                    .get(i)
+                    .is_none_or(|u| bound && u.svc.epoch != epoch)
+                {
                     return;
                 }
                 let ev = match timer {
@@ -353,6 +360,8 @@ impl Supervisor {
                     service::Timer::Probe => Event::ProbeDue,
                     service::Timer::Backoff => Event::BackoffDue,
                     service::Timer::CheckDeadline => Event::CheckDeadline,
+                    service::Timer::Grace => Event::GraceOver,
+                    service::Timer::RetireKill => Event::RetireDeadline,
                     service::Timer::Kill => Event::KillDeadline {
                         survivors: self.leftovers(i).len(),
                     },

@@ -93,6 +93,7 @@ pub fn diff(
     in_place("hooks", !same(&old.hooks, &new.hooks));
     in_place("pre_start", !same(&old.pre_start, &new.pre_start));
     in_place("logs", old.logs != new.logs);
+    in_place("deployment", old.deployment != new.deployment);
     d
 }
 

@@ -50,6 +50,12 @@ impl Supervisor {
                     leader.into_iter().chain(check)
                 })
                 .collect();
+            let retired: HashMap<i32, usize> = self
+                .units
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| u.svc.retiring_pid().map(|p| (p, i)))
+                .collect();
             // Instances whose tree just lost a process (the leader, or one adopted
             // earlier): that process's children are ours now.
             let exited: Vec<usize> = reaped
@@ -65,6 +71,11 @@ impl Supervisor {
                 .collect();
             self.adopt_strays(&exited);
             for (pid, status) in reaped {
+                if let Some(&i) = retired.get(&pid) {
+                    self.pids_dirty = true;
+                    self.deliver(i, Event::RetiredExited { status });
+                    continue;
+                }
                 match owners.get(&pid) {
                     Some(&(i, true)) => self.deliver(i, Event::CheckExited { status }),
                     Some(&(i, false)) => {
@@ -121,6 +132,9 @@ impl Supervisor {
         };
         for u in &self.units {
             known.leaders.extend(u.svc.live().map(|r| r.pid));
+            // A rolling restart's old instance leads its own group.
+            known.leaders.extend(u.svc.retiring_pid());
+            known.groups.extend(u.svc.retiring_pid());
             known.leaders.extend(u.svc.check_pid());
             known.groups.extend(u.svc.group());
             known.groups.extend(u.svc.check_pid());

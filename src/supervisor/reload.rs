@@ -188,6 +188,16 @@ impl Supervisor {
                 Step::Keep(i, new, diff, _) if !diff.restarts() => {
                     self.units[i].cfg = new;
                 }
+                Step::Keep(i, new, diff, _)
+                    if new.deployment.rolling
+                        && diff.follows.is_none()
+                        && !self.units[i].held
+                        && self.units[i].svc.can_roll() =>
+                {
+                    // Started beside the old instance, which stops once the new one is up.
+                    self.units[i].cfg = new;
+                    self.deliver(i, Event::Roll);
+                }
                 Step::Keep(i, new, _, _) => {
                     let u = &mut self.units[i];
                     if u.held {
@@ -447,6 +457,13 @@ impl Step {
             Step::Keep(_, s, d, true) => {
                 format!(
                     "{}: changed ({}) -> updated, stays stopped",
+                    s.name,
+                    d.describe()
+                )
+            }
+            Step::Keep(_, s, d, false) if s.deployment.rolling && d.follows.is_none() => {
+                format!(
+                    "{}: changed ({}) -> restarted (rolling)",
                     s.name,
                     d.describe()
                 )

@@ -34,6 +34,8 @@ pub struct Waiter {
 enum Awaited {
     Stop,
     Restart,
+    /// A rolling restart: answered once the new instance is up, or failed.
+    Roll,
 }
 
 impl Supervisor {
@@ -484,6 +486,12 @@ impl Supervisor {
         }
         info!("{name}: restart requested");
         self.units[i].held = false;
+        let u = &self.units[i];
+        if u.cfg.deployment.rolling && u.svc.can_roll() {
+            self.deliver(i, super::Event::Roll);
+            self.wait_for(client, i, Awaited::Roll);
+            return None;
+        }
         // With nothing running, this still stops what an earlier instance left behind
         // before starting afresh: never two copies.
         self.stop(i, StopIntent::Restart);
@@ -523,9 +531,28 @@ impl Supervisor {
                 Awaited::Restart if self.units[w.unit].svc.state() == State::Stopped => {
                     Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name))
                 }
-                Awaited::Restart => self.started_reply(w.unit, "Restarted"),
+                Awaited::Restart | Awaited::Roll => self.started_reply(w.unit, "Restarted"),
                 Awaited::Stop => self.stopped_reply(w.unit),
             };
+            self.reply(w.client, &reply);
+        }
+    }
+}
+
+impl Supervisor {
+    /// A rolling restart of unit `i` is over: its askers hear how it went (a failure is
+    /// an error reply, so `restart -s` exits non-zero).
+    pub(super) fn roll_done(&mut self, i: usize, ok: bool, message: String) {
+        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.unit == i && matches!(w.awaits, Awaited::Roll));
+        self.waiters = keep;
+        let reply = if ok {
+            Response::ok(message)
+        } else {
+            Response::error(message)
+        };
+        for w in done {
             self.reply(w.client, &reply);
         }
     }

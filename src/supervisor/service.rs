@@ -32,6 +32,9 @@ pub enum StopIntent {
     Shutdown,
     /// Its health check failed `retries` times: a failure, handled by the restart policy.
     Unhealthy,
+    /// A rolling restart's new instance failed to come up: once it is gone, the old one
+    /// (still running) is the service's instance again.
+    RollBack,
 }
 
 /// One live instance of the service: a process leading its own group.
@@ -46,6 +49,14 @@ pub struct Instance {
     pub probe_failures: u32,
     /// For a cron run: its `started_at` key in the run history.
     pub cron_key: Option<String>,
+}
+
+/// The instance a rolling restart replaces: it keeps serving until its successor is up
+/// and the grace period has passed; `signalled` once it has been asked to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retiring {
+    pub inst: Instance,
+    pub signalled: bool,
 }
 
 /// What a stop is waiting for.
@@ -125,6 +136,8 @@ pub struct Service {
     pub reason: Option<String>,
     /// Why the last spawn since a start by hand failed, so `start -s` can answer with it.
     pub spawn_error: Option<String>,
+    /// During a rolling restart: the old instance, beside the new one.
+    pub retiring: Option<Retiring>,
 }
 
 /// The timers a service arms; the loop tags each with the service's epoch.
@@ -136,6 +149,11 @@ pub enum Timer {
     Kill,
     Recheck,
     CheckDeadline,
+    /// A rolling restart's new instance has been up this long: the old one is stopped.
+    Grace,
+    /// The old instance has had its `stop_timeout`. Bound to that instance, not to the
+    /// phase: the loop delivers it whatever happened to the new one meanwhile.
+    RetireKill,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +229,17 @@ pub enum Event {
         survivors: usize,
     },
     BackoffDue,
+    /// `restart -s` of a running, up service with `deployment.strategy: rolling`: start
+    /// a new instance beside it.
+    Roll,
+    /// `Timer::Grace` fired.
+    GraceOver,
+    /// `Timer::RetireKill` fired.
+    RetireDeadline,
+    /// The old instance of a rolling restart was reaped.
+    RetiredExited {
+        status: ExitStatus,
+    },
     /// A cron fire is due; `key` names the run in the history, `due` the instant.
     CronDue {
         key: String,
@@ -236,6 +265,17 @@ pub enum Action {
     },
     /// SIGKILL to the group and to every survivor the loop can find.
     KillAll,
+    /// `sig` to the group of a rolling restart's old instance (it leads it).
+    SignalRetired {
+        pid: i32,
+        sig: i32,
+    },
+    /// A rolling restart is over: the new instance is up (`ok`), or it failed and the
+    /// old one runs on. Answers whoever asked for it.
+    RollDone {
+        ok: bool,
+        message: String,
+    },
     Arm(Timer, Duration),
     /// Start one health-probe attempt.
     Probe,

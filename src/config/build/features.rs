@@ -6,9 +6,12 @@ use serde_yaml::Value;
 
 use super::super::schedule::{parse_cron, parse_timezone};
 use super::super::units::parse_size;
-use super::super::{CronSpec, HealthCheck, Hook, HookPair, Hooks, LogLimits, Probe, Timezone};
+use super::super::{
+    CronSpec, Deployment, HealthCheck, Hook, HookPair, Hooks, LogLimits, Probe, Timezone,
+};
 use super::{
-    child, Builder, Seg, CRON_KEYS, HEALTH_KEYS, HOOKS_KEYS, HOOK_KEYS, LOGS_KEYS, OUTCOME_KEYS,
+    child, Builder, Seg, CRON_KEYS, DEPLOYMENT_KEYS, HEALTH_KEYS, HOOKS_KEYS, HOOK_KEYS, LOGS_KEYS,
+    OUTCOME_KEYS,
 };
 
 /// The most rotated files a service may keep.
@@ -197,5 +200,32 @@ impl Builder<'_> {
             }
         }
         limits
+    }
+
+    /// `deployment: { strategy: immediate | rolling, grace_period }` (grace default 5 s).
+    pub(super) fn deployment(&mut self, v: &Value, path: &[Seg]) -> Deployment {
+        let mut d = Deployment::default();
+        let Some(f) = self.fields(v, path, DEPLOYMENT_KEYS) else {
+            return d;
+        };
+        if let Some(v) = f.get("strategy") {
+            let strategy_path = child(path, "strategy");
+            match self.string(v, &strategy_path).as_deref() {
+                Some("immediate") => d.rolling = false,
+                Some("rolling") => d.rolling = true,
+                Some(other) => self.err(
+                    &strategy_path,
+                    format!("unknown strategy '{other}' (expected immediate or rolling)"),
+                ),
+                None => {}
+            }
+        }
+        if let Some(g) = f
+            .get("grace_period")
+            .and_then(|v| self.duration(v, &child(path, "grace_period")))
+        {
+            d.grace_period = g;
+        }
+        d
     }
 }

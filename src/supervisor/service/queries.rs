@@ -44,6 +44,7 @@ impl Service {
             last_started: None,
             reason: None,
             spawn_error: None,
+            retiring: None,
         }
     }
 
@@ -135,7 +136,19 @@ impl Service {
 
     /// Can run again without a request: something is scheduled or alive.
     pub fn is_active(&self) -> bool {
-        self.has_processes() || matches!(self.phase, Phase::Pending { .. } | Phase::Backoff { .. })
+        self.has_processes()
+            || self.retiring.is_some()
+            || matches!(self.phase, Phase::Pending { .. } | Phase::Backoff { .. })
+    }
+
+    /// The pid of a rolling restart's old instance, while it lives.
+    pub fn retiring_pid(&self) -> Option<i32> {
+        self.retiring.as_ref().map(|r| r.inst.pid)
+    }
+
+    /// Whether `restart -s` would roll: the service runs, is up, and no roll is under way.
+    pub fn can_roll(&self) -> bool {
+        self.is_up() && self.retiring.is_none()
     }
 
     pub fn is_up(&self) -> bool {

@@ -171,7 +171,20 @@ pub(super) fn conclude(
             status,
         });
     }
-    let unhealthy = intent == Some(StopIntent::Unhealthy);
+    if intent == Some(StopIntent::RollBack) {
+        let why = next.reason.clone().unwrap_or_else(|| {
+            format!(
+                "the new instance ended ({}) before it was up",
+                status.describe()
+            )
+        });
+        if reinstate(spec, next, out, &why) {
+            exit_hooks(out, status, true, was_up, pid);
+            return;
+        }
+    }
+    // A roll back with no old instance left is a failure like any other.
+    let unhealthy = matches!(intent, Some(StopIntent::Unhealthy | StopIntent::RollBack));
     if let Some(intent) = intent.filter(|_| !unhealthy) {
         out.push(log(Level::Info, format!("{} stopped", spec.name)));
         if own_exit {
@@ -289,4 +302,84 @@ pub(super) fn apply_policy(
             });
         }
     }
+}
+
+/// A rolling restart whose new instance is not up yet and whose old one still serves:
+/// a failure of the new one now hands the service back to the old one.
+pub(super) fn rolling_back(svc: &Service) -> bool {
+    svc.retiring.as_ref().is_some_and(|r| !r.signalled)
+}
+
+/// The instance passed the up rule. In a rolling restart the old one then goes, after
+/// the grace period; whoever asked for the restart is answered now.
+pub(super) fn up_now(spec: &Spec, next: &mut Service, out: &mut Vec<Action>) {
+    mark_up(&spec.name, next, out);
+    let (Some(old), Phase::Running(inst)) = (&next.retiring, &next.phase) else {
+        return;
+    };
+    if old.signalled {
+        return;
+    }
+    let grace = spec.deployment.grace_period.as_secs_f64();
+    let (name, new, old) = (&spec.name, inst.pid, old.inst.pid);
+    out.push(log(
+        Level::Info,
+        format!("{name}: new instance (pid {new}) is up; stopping the old one (pid {old}) in {grace:.1}s"),
+    ));
+    out.push(Action::RollDone {
+        ok: true,
+        message: format!(
+            "Restarted {name} (rolling: pid {new} is up; pid {old} stops in {grace:.1}s)"
+        ),
+    });
+    out.push(Action::Arm(Timer::Grace, spec.deployment.grace_period));
+}
+
+/// Asks a rolling restart's old instance to stop, bounded by its `stop_timeout`.
+pub(super) fn retire(spec: &Spec, next: &mut Service, out: &mut Vec<Action>) {
+    let Some(old) = next.retiring.as_mut().filter(|r| !r.signalled) else {
+        return;
+    };
+    old.signalled = true;
+    let pid = old.inst.pid;
+    out.push(log(
+        Level::Info,
+        format!(
+            "stopping {} old instance (pid {pid}, {})",
+            spec.name,
+            crate::config::signal_name(spec.stop_signal)
+        ),
+    ));
+    out.push(Action::SignalRetired {
+        pid,
+        sig: spec.stop_signal,
+    });
+    out.push(Action::Arm(Timer::RetireKill, spec.stop_timeout));
+}
+
+/// A rolling restart's new instance failed before it was up, and nothing of it is left:
+/// the old instance, which never stopped serving, is the service's instance again.
+/// False when there is no such old instance (it exited meanwhile, or was already asked
+/// to stop): the failure is then handled like any other.
+pub(super) fn reinstate(spec: &Spec, next: &mut Service, out: &mut Vec<Action>, why: &str) -> bool {
+    if !rolling_back(next) {
+        return false;
+    }
+    let Some(old) = next.retiring.take() else {
+        return false;
+    };
+    let (name, pid) = (&spec.name, old.inst.pid);
+    out.push(log(
+        Level::Warn,
+        format!(
+            "{name}: rolling restart failed: {why}; the old instance (pid {pid}) keeps running"
+        ),
+    ));
+    next.reason = Some(format!("rolling restart failed: {why}"));
+    next.enter(Phase::Running(old.inst));
+    out.push(Action::RollDone {
+        ok: false,
+        message: format!("rolling restart of {name} failed: {why}; pid {pid} keeps running"),
+    });
+    true
 }

@@ -28,7 +28,94 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
     let mut out = Vec::new();
     let name = spec.name.as_str();
     let is_cron = spec.cron.is_some();
+    if matches!(ev, Event::Stop { .. }) {
+        // Whatever the stop does to the new instance, the old one of a rolling restart
+        // goes too.
+        retire(spec, &mut next, &mut out);
+    }
     match (&svc.phase, ev) {
+        // ----- a rolling restart ---------------------------------------------------
+        (Phase::Running(inst), Event::Roll) if inst.up && svc.retiring.is_none() => {
+            out.push(log(
+                Level::Info,
+                format!(
+                    "{name}: rolling restart: starting a new instance beside pid {}",
+                    inst.pid
+                ),
+            ));
+            next.retiring = Some(Retiring {
+                inst: inst.clone(),
+                signalled: false,
+            });
+            next.consecutive = 0;
+            begin_spawn(spec, &mut next, &mut out, false, None);
+        }
+        (Phase::Running(inst), Event::GraceOver) if inst.up => retire(spec, &mut next, &mut out),
+        (_, Event::RetireDeadline) => {
+            if let Some(old) = svc.retiring.as_ref().filter(|r| r.signalled) {
+                out.push(log(
+                    Level::Warn,
+                    format!(
+                        "{name}: old instance (pid {}) still alive after stop_timeout; sending SIGKILL",
+                        old.inst.pid
+                    ),
+                ));
+                out.push(Action::SignalRetired {
+                    pid: old.inst.pid,
+                    sig: libc::SIGKILL,
+                });
+            }
+        }
+        (_, Event::RetiredExited { status }) => {
+            if let Some(old) = next.retiring.take() {
+                out.push(log(
+                    Level::Info,
+                    format!(
+                        "{name}: old instance (pid {}) exited ({})",
+                        old.inst.pid,
+                        status.describe()
+                    ),
+                ));
+                // What else was in its group goes with it.
+                out.push(Action::SignalRetired {
+                    pid: old.inst.pid,
+                    sig: libc::SIGKILL,
+                });
+            }
+        }
+        (Phase::Starting { .. }, Event::SpawnFailed { error }) if rolling_back(svc) => {
+            out.push(log(Level::Error, format!("{name}: cannot start: {error}")));
+            out.push(hook(HookEvent::Start, Outcome::Error, None, None));
+            let why = format!("cannot start the new instance: {error}");
+            reinstate(spec, &mut next, &mut out, &why);
+        }
+        (Phase::Running(inst), Event::LeaderExited { status, survivors })
+            if !inst.up && rolling_back(svc) =>
+        {
+            next.last_exit = Some(status);
+            next.reason = None;
+            let leader = Leader::Crashed(inst.clone(), status);
+            if survivors == 0 {
+                conclude(
+                    spec,
+                    &mut next,
+                    &mut out,
+                    leader,
+                    Some(StopIntent::RollBack),
+                    now,
+                );
+            } else {
+                next.enter(Phase::Stopping {
+                    leader,
+                    intent: Some(StopIntent::RollBack),
+                });
+                out.push(Action::Signal {
+                    sig: spec.stop_signal,
+                });
+                out.push(Action::Arm(Timer::Kill, spec.stop_timeout));
+            }
+        }
+
         // ----- getting started -----------------------------------------------------
         (Phase::Pending { .. }, Event::Deps(Verdict::Blocked(dep))) => {
             out.push(log(
@@ -204,7 +291,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
 
         // ----- running -------------------------------------------------------------
         (Phase::Running(inst), Event::UpTimer) if !inst.up => {
-            mark_up(name, &mut next, &mut out);
+            up_now(spec, &mut next, &mut out);
         }
         (Phase::Running(inst), Event::ProbeDue) if !inst.up => out.push(Action::Probe),
         (Phase::Running(inst), Event::ProbeFailedToLaunch { error }) if !inst.up => {
@@ -227,7 +314,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 Level::Debug,
                 format!("{name}: health check passed ({detail})"),
             ));
-            mark_up(name, &mut next, &mut out);
+            up_now(spec, &mut next, &mut out);
         }
         (
             Phase::Running(inst),
@@ -264,13 +351,12 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                     Phase::Running(i) => i.clone(),
                     _ => inst.clone(),
                 };
-                begin_stop(
-                    spec,
-                    &mut next,
-                    &mut out,
-                    Leader::Alive(inst),
-                    StopIntent::Unhealthy,
-                );
+                let intent = if rolling_back(svc) {
+                    StopIntent::RollBack
+                } else {
+                    StopIntent::Unhealthy
+                };
+                begin_stop(spec, &mut next, &mut out, Leader::Alive(inst), intent);
             }
         }
         (Phase::Running(inst), Event::Stop { intent, .. }) => {
@@ -430,7 +516,9 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             }
             match intent {
                 StopIntent::Restart => next.start_fresh(spec, &mut out),
-                StopIntent::Stop | StopIntent::Unhealthy => next.enter(Phase::Stopped),
+                StopIntent::Stop | StopIntent::Unhealthy | StopIntent::RollBack => {
+                    next.enter(Phase::Stopped)
+                }
                 StopIntent::Shutdown if svc.is_active() => next.enter(Phase::Stopped),
                 StopIntent::Shutdown => {}
             }

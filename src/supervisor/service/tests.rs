@@ -32,6 +32,7 @@ fn spec() -> Spec {
         exec: true,
         restart_with: Vec::new(),
         pre_start: None,
+        deployment: Default::default(),
     }
 }
 
@@ -1514,4 +1515,167 @@ fn starting_a_cron_job_with_a_skip_check_by_hand_checks_again() {
     u.on(Event::CheckExited { status: code(0) });
     assert_eq!(u.on(Event::Start), []);
     assert_eq!(*u.phase(), Phase::Pending { waiting_for: None });
+}
+
+// ----- rolling restarts ------------------------------------------------------------
+
+const NEW_PID: i32 = 4545;
+
+/// `deployment: { strategy: rolling, grace_period: 2s }`, with a health check.
+fn rolling() -> Spec {
+    Spec {
+        deployment: crate::config::Deployment {
+            rolling: true,
+            grace_period: secs(2),
+        },
+        ..healthy(spec())
+    }
+}
+
+/// Up as [`PID`] after one passing probe, then rolled: the new instance is spawned as
+/// [`NEW_PID`], not up yet.
+fn rolled(spec: Spec) -> Unit {
+    let mut u = running(spec);
+    u.on(Event::ProbeResult {
+        healthy: true,
+        detail: String::new(),
+    });
+    assert!(u.svc.can_roll());
+    assert_eq!(u.on(Event::Roll), [Action::Spawn]);
+    assert_eq!(u.svc.retiring_pid(), Some(PID));
+    u.on(spawned(NEW_PID));
+    assert_eq!(u.instance().pid, NEW_PID);
+    assert!(!u.svc.can_roll(), "one roll at a time");
+    u
+}
+
+#[test]
+fn a_roll_starts_the_new_instance_beside_the_old_and_stops_the_old_after_the_grace() {
+    let mut u = rolled(rolling());
+    let up = u.on(Event::ProbeResult {
+        healthy: true,
+        detail: String::new(),
+    });
+    assert!(up.contains(&arm(Timer::Grace, secs(2))), "{up:?}");
+    assert!(
+        up.iter()
+            .any(|a| matches!(a, Action::RollDone { ok: true, message } if message.contains("pid 4545 is up"))),
+        "{up:?}"
+    );
+    assert!(
+        !up.iter().any(|a| matches!(a, Action::SignalRetired { .. })),
+        "the old one serves through the grace period"
+    );
+    let grace = u.wait(secs(2)).on(Event::GraceOver);
+    assert_eq!(
+        grace,
+        [
+            Action::SignalRetired {
+                pid: PID,
+                sig: libc::SIGTERM
+            },
+            arm(Timer::RetireKill, secs(10)),
+        ]
+    );
+    // The old one ignores SIGTERM: killed at its stop_timeout.
+    let late = u.wait(secs(10)).on(Event::RetireDeadline);
+    assert_eq!(
+        late,
+        [Action::SignalRetired {
+            pid: PID,
+            sig: libc::SIGKILL
+        }]
+    );
+    u.on(Event::RetiredExited {
+        status: sig(libc::SIGKILL),
+    });
+    assert_eq!(u.svc.retiring_pid(), None);
+    assert_eq!(u.instance().pid, NEW_PID);
+    assert!(u.svc.is_up() && u.svc.can_roll());
+}
+
+#[test]
+fn a_new_instance_that_exits_before_up_hands_the_service_back_to_the_old_one() {
+    let mut u = rolled(rolling());
+    let failed = u.on(exited(code(1), 0));
+    assert!(
+        failed
+            .iter()
+            .any(|a| matches!(a, Action::RollDone { ok: false, message } if message.contains("pid 4242 keeps running"))),
+        "{failed:?}"
+    );
+    assert!(
+        !failed
+            .iter()
+            .any(|a| matches!(a, Action::SignalRetired { .. })),
+        "{failed:?}"
+    );
+    let inst = u.instance();
+    assert_eq!(inst.pid, PID);
+    assert!(inst.up, "the old one is still up");
+    assert_eq!(u.svc.retiring_pid(), None);
+    assert!(u
+        .svc
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("rolling restart failed"));
+}
+
+#[test]
+fn a_new_instance_that_never_gets_healthy_is_stopped_and_the_old_one_stays() {
+    let mut u = rolled(rolling());
+    for _ in 0..2 {
+        u.on(unhealthy_probe("connection refused"));
+    }
+    let third = u.on(unhealthy_probe("connection refused"));
+    assert!(
+        third.contains(&signal_term()),
+        "the new one is stopped: {third:?}"
+    );
+    assert!(matches!(
+        u.phase(),
+        Phase::Stopping {
+            intent: Some(StopIntent::RollBack),
+            ..
+        }
+    ));
+    let gone = u.on(exited(sig(libc::SIGTERM), 0));
+    assert!(
+        gone.iter()
+            .any(|a| matches!(a, Action::RollDone { ok: false, message }
+            if message.contains("health check failed 3 times"))),
+        "{gone:?}"
+    );
+    assert_eq!(u.instance().pid, PID);
+    assert!(u.svc.is_up());
+}
+
+#[test]
+fn a_stop_during_a_roll_stops_both_instances() {
+    let mut u = rolled(rolling());
+    let stop = u.on(stop(StopIntent::Stop));
+    assert!(
+        stop.contains(&Action::SignalRetired {
+            pid: PID,
+            sig: libc::SIGTERM
+        }),
+        "{stop:?}"
+    );
+    assert!(stop.contains(&signal_term()), "{stop:?}");
+    u.on(exited(sig(libc::SIGTERM), 0));
+    assert_eq!(*u.phase(), Phase::Stopped);
+    assert!(u.svc.is_active(), "the old one is still to be seen exit");
+    u.on(Event::RetiredExited {
+        status: sig(libc::SIGTERM),
+    });
+    assert!(!u.svc.is_active());
+}
+
+#[test]
+fn a_roll_is_only_for_an_instance_that_is_up() {
+    let mut u = running(rolling());
+    assert!(!u.svc.can_roll());
+    assert_eq!(u.on(Event::Roll), []);
+    assert_eq!(u.svc.retiring_pid(), None);
 }
