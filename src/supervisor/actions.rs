@@ -43,6 +43,7 @@ impl Supervisor {
                 let _ = sys::kill(pid, sig);
             }
             Action::RollDone { ok, message } => self.roll_done(i, ok, message),
+            Action::Reinstated { new_spec } => self.reinstated(i, new_spec),
             Action::Arm(timer, after) => {
                 let epoch = self.units[i].svc.epoch;
                 self.timers.after(after, Timer::Unit(i, epoch, timer));
@@ -118,7 +119,12 @@ impl Supervisor {
                 self.units[i].spawned_env = Some(env);
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
                 self.units[i].group_empty = false;
+                let first = self.pipes.len();
                 self.add_pipes(&name, s.stdout, s.stderr);
+                let watch = self.roll_watch(i);
+                for pipe in &mut self.pipes[first..] {
+                    pipe.watch = watch.clone();
+                }
                 Event::Spawned {
                     pid: s.pid,
                     wall: SystemTime::now(),

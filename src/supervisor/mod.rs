@@ -22,6 +22,7 @@ mod prestart;
 mod reaper;
 mod reload;
 mod requests;
+mod rolling;
 mod service;
 mod shutdown;
 

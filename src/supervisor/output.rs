@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// One read buffer, shared by all pipes: what one read (and one file write) moves.
 const READ_BUF: usize = 256 * 1024;
@@ -64,6 +65,8 @@ pub struct Pipe {
     /// Growing its buffer was tried (once), and it worked.
     grow_tried: bool,
     grown: bool,
+    /// The new instance of a rolling restart: set when it says its address is in use.
+    pub watch: Option<Arc<AtomicBool>>,
 }
 
 impl Pipe {
@@ -80,6 +83,7 @@ impl Pipe {
             streak: 0,
             grow_tried: false,
             grown: false,
+            watch: None,
         })
     }
 }
@@ -225,6 +229,11 @@ impl Output {
                     pipe.resync = false;
                 }
                 None => bytes = &[],
+            }
+        }
+        if let Some(flag) = &pipe.watch {
+            if super::rolling::says_addr_in_use(bytes) {
+                flag.store(true, Ordering::Relaxed);
             }
         }
         if !bytes.is_empty() {

@@ -80,6 +80,9 @@ impl Supervisor {
                     Some(&(i, true)) => self.deliver(i, Event::CheckExited { status }),
                     Some(&(i, false)) => {
                         self.pids_dirty = true;
+                        if self.roll_addr_in_use(i) {
+                            self.deliver(i, Event::AddressInUse);
+                        }
                         let survivors = self.survivors(i);
                         self.deliver(i, Event::LeaderExited { status, survivors });
                     }

@@ -195,8 +195,7 @@ impl Supervisor {
                         && self.units[i].svc.can_roll() =>
                 {
                     // Started beside the old instance, which stops once the new one is up.
-                    self.units[i].cfg = new;
-                    self.deliver(i, Event::Roll);
+                    self.begin_roll(i, Some(new));
                 }
                 Step::Keep(i, new, _, _) => {
                     let u = &mut self.units[i];

@@ -24,14 +24,14 @@ fn refuse(stream: std::os::unix::net::UnixStream) {
 
 /// A client waiting for a stop or restart to finish before it gets its reply.
 pub struct Waiter {
-    client: u64,
-    unit: usize,
-    awaits: Awaited,
+    pub(super) client: u64,
+    pub(super) unit: usize,
+    pub(super) awaits: Awaited,
 }
 
 /// What a waiter asked for, and so what it is told.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Awaited {
+pub(super) enum Awaited {
     Stop,
     Restart,
     /// A rolling restart: answered once the new instance is up, or failed.
@@ -488,7 +488,7 @@ impl Supervisor {
         self.units[i].held = false;
         let u = &self.units[i];
         if u.cfg.deployment.rolling && u.svc.can_roll() {
-            self.deliver(i, super::Event::Roll);
+            self.begin_roll(i, None);
             self.wait_for(client, i, Awaited::Roll);
             return None;
         }
@@ -531,28 +531,16 @@ impl Supervisor {
                 Awaited::Restart if self.units[w.unit].svc.state() == State::Stopped => {
                     Response::ok(format!("Stopped {}", self.units[w.unit].cfg.name))
                 }
+                Awaited::Roll if std::mem::take(&mut self.units[w.unit].roll_fell_back) => {
+                    let mut reply = self.started_reply(w.unit, "Restarted");
+                    if let Some(m) = reply.message.as_mut() {
+                        m.push_str(" (stopped first: the new instance found its address in use)");
+                    }
+                    reply
+                }
                 Awaited::Restart | Awaited::Roll => self.started_reply(w.unit, "Restarted"),
                 Awaited::Stop => self.stopped_reply(w.unit),
             };
-            self.reply(w.client, &reply);
-        }
-    }
-}
-
-impl Supervisor {
-    /// A rolling restart of unit `i` is over: its askers hear how it went (a failure is
-    /// an error reply, so `restart -s` exits non-zero).
-    pub(super) fn roll_done(&mut self, i: usize, ok: bool, message: String) {
-        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
-            .into_iter()
-            .partition(|w| w.unit == i && matches!(w.awaits, Awaited::Roll));
-        self.waiters = keep;
-        let reply = if ok {
-            Response::ok(message)
-        } else {
-            Response::error(message)
-        };
-        for w in done {
             self.reply(w.client, &reply);
         }
     }

@@ -57,6 +57,9 @@ pub struct Instance {
 pub struct Retiring {
     pub inst: Instance,
     pub signalled: bool,
+    /// The new instance said its address is in use (the old one holds the port without
+    /// `SO_REUSEPORT`): once it is gone, fall back to stop-then-start.
+    pub fallback: bool,
 }
 
 /// What a stop is waiting for.
@@ -236,6 +239,9 @@ pub enum Event {
     GraceOver,
     /// `Timer::RetireKill` fired.
     RetireDeadline,
+    /// The new instance of a rolling restart printed "address already in use" (told
+    /// just before its exit).
+    AddressInUse,
     /// The old instance of a rolling restart was reaped.
     RetiredExited {
         status: ExitStatus,
@@ -275,6 +281,12 @@ pub enum Action {
     RollDone {
         ok: bool,
         message: String,
+    },
+    /// The old instance of a rolling restart is the service's instance again (the new
+    /// one failed, or could not bind and a plain restart follows, with the spec the
+    /// roll was for when `new_spec`).
+    Reinstated {
+        new_spec: bool,
     },
     Arm(Timer, Duration),
     /// Start one health-probe attempt.

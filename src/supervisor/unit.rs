@@ -37,6 +37,11 @@ pub struct Unit {
     pub held: bool,
     /// Restarted by a reload: not scheduled until the reload's stops are all over.
     pub reload_hold: bool,
+    /// During a rolling restart: what the unit knew of the old instance, put back if
+    /// the new one fails (see `rolling`).
+    pub rolled_from: Option<super::rolling::RolledFrom>,
+    /// A rolling restart fell back to stop-then-start: its reply says so.
+    pub roll_fell_back: bool,
 }
 
 impl Unit {
@@ -56,6 +61,8 @@ impl Unit {
             removed: false,
             held: false,
             reload_hold: false,
+            rolled_from: None,
+            roll_fell_back: false,
         }
     }
 

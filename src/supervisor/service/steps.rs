@@ -369,6 +369,26 @@ pub(super) fn reinstate(spec: &Spec, next: &mut Service, out: &mut Vec<Action>, 
         return false;
     };
     let (name, pid) = (&spec.name, old.inst.pid);
+    if old.fallback {
+        // Two instances cannot share its port: the old one goes first, as without a
+        // rolling strategy; the restart's hooks and reply follow as for any restart.
+        out.push(log(
+            Level::Warn,
+            format!(
+                "{name}: the new instance found its address in use (the old one, pid {pid}, holds it); falling back to stop-then-start"
+            ),
+        ));
+        next.enter(Phase::Running(old.inst.clone()));
+        out.push(Action::Reinstated { new_spec: true });
+        begin_stop(
+            spec,
+            next,
+            out,
+            Leader::Alive(old.inst),
+            StopIntent::Restart,
+        );
+        return true;
+    }
     out.push(log(
         Level::Warn,
         format!(
@@ -377,6 +397,7 @@ pub(super) fn reinstate(spec: &Spec, next: &mut Service, out: &mut Vec<Action>, 
     ));
     next.reason = Some(format!("rolling restart failed: {why}"));
     next.enter(Phase::Running(old.inst));
+    out.push(Action::Reinstated { new_spec: false });
     out.push(Action::RollDone {
         ok: false,
         message: format!("rolling restart of {name} failed: {why}; pid {pid} keeps running"),

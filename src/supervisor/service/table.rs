@@ -46,11 +46,17 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             next.retiring = Some(Retiring {
                 inst: inst.clone(),
                 signalled: false,
+                fallback: false,
             });
             next.consecutive = 0;
             begin_spawn(spec, &mut next, &mut out, false, None);
         }
         (Phase::Running(inst), Event::GraceOver) if inst.up => retire(spec, &mut next, &mut out),
+        (Phase::Running(inst), Event::AddressInUse) if !inst.up && rolling_back(svc) => {
+            if let Some(old) = next.retiring.as_mut() {
+                old.fallback = true;
+            }
+        }
         (_, Event::RetireDeadline) => {
             if let Some(old) = svc.retiring.as_ref().filter(|r| r.signalled) {
                 out.push(log(

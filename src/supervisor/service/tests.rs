@@ -1679,3 +1679,37 @@ fn a_roll_is_only_for_an_instance_that_is_up() {
     assert_eq!(u.on(Event::Roll), []);
     assert_eq!(u.svc.retiring_pid(), None);
 }
+
+#[test]
+fn a_new_instance_that_finds_its_address_in_use_falls_back_to_stop_then_start() {
+    let mut u = rolled(rolling());
+    assert_eq!(u.on(Event::AddressInUse), []);
+    let gone = u.on(exited(code(1), 0));
+    assert!(
+        gone.contains(&Action::Reinstated { new_spec: true }),
+        "{gone:?}"
+    );
+    assert!(
+        gone.contains(&signal_term()),
+        "the old one is stopped: {gone:?}"
+    );
+    assert!(
+        !gone.iter().any(|a| matches!(a, Action::RollDone { .. })),
+        "answered when the restart is over, as any restart: {gone:?}"
+    );
+    assert!(matches!(
+        u.phase(),
+        Phase::Stopping {
+            intent: Some(StopIntent::Restart),
+            leader: Leader::Alive(Instance { pid: PID, .. }),
+        }
+    ));
+    assert_eq!(u.svc.retiring_pid(), None);
+    let after = u.on(exited(sig(libc::SIGTERM), 0));
+    assert!(after.contains(&Action::StopDone), "{after:?}");
+    assert!(
+        matches!(u.phase(), Phase::Pending { .. }),
+        "then started afresh: {:?}",
+        u.phase()
+    );
+}
