@@ -351,3 +351,36 @@ fn a_config_with_an_unknown_strategy_is_refused() {
     assert!(all.contains("deployment.strategy"), "{out}");
     assert!(all.contains("unknown strategy"), "{out}");
 }
+
+#[test]
+fn a_new_instance_that_finds_the_port_taken_falls_back_to_stop_then_start() {
+    // The same server without SO_REUSEPORT: the new instance cannot bind while the old
+    // one listens, says "Address already in use" and exits.
+    let w = Sysg::new();
+    let port = free_port();
+    let plain = SERVER.replace(
+        "srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n",
+        "",
+    );
+    assert_ne!(plain, SERVER);
+    std::fs::write(w.proj_file("server.py"), plain).unwrap();
+    w.start_with(&web_config(&w, port, 50));
+    let old = wait_serving(&w, port);
+    let out = w.run_ok(&["restart", "-s", "web"]);
+    assert!(
+        out.stdout
+            .contains("the new instance found its address in use"),
+        "{out}"
+    );
+    let new = w.wait_running_pid("web", Some(old));
+    let serving = wait_until(DEADLINE, || get_pid(port) == Ok(new));
+    assert!(
+        serving,
+        "the new instance never served\n{}",
+        w.diagnostics()
+    );
+    assert!(!alive(old), "the old instance is still alive");
+    let log = w.supervisor_log();
+    assert!(log.contains("falling back to stop-then-start"), "{log}");
+    w.run_ok(&["stop"]);
+}
