@@ -3,6 +3,7 @@
 //! Each returns `io::Result` (or a plain value when the call cannot fail).
 
 pub mod spawn;
+pub mod users;
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -377,6 +378,12 @@ pub fn open_files_limit() -> Option<u64> {
     // SAFETY: `limit` is a live rlimit the call fills in.
     check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }).ok()?;
     (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// The effective gid.
+pub fn getegid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
 }
 
 /// The effective uid: the owner of every file this process creates.

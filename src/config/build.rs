@@ -16,6 +16,7 @@ use super::units::{parse_duration, parse_signal, valid_service_name};
 use super::{Deployment, EnvSource, Hooks, LogLimits, RestartPolicy, Service};
 
 mod features;
+mod process;
 
 pub(super) const TOP_KEYS: &[&str] = &["version", "env", "services", "logs"];
 const SERVICE_KEYS: &[&str] = &[
@@ -37,6 +38,10 @@ const SERVICE_KEYS: &[&str] = &[
     "exec",
     "pre_start",
     "deployment",
+    "user",
+    "group",
+    "umask",
+    "limits",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &["command", "url", "interval", "timeout", "retries"];
@@ -78,6 +83,9 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         restart_with: Vec::new(),
         pre_start: None,
         deployment: Deployment::default(),
+        run_as: None,
+        umask: None,
+        limits: Vec::new(),
     }
 }
 
@@ -452,6 +460,11 @@ impl Builder<'_> {
         s.pre_start = f
             .get("pre_start")
             .and_then(|v| self.pre_start(v, &at("pre_start")));
+        s.run_as = self.run_as(&f, &at);
+        s.umask = f.get("umask").and_then(|v| self.umask(v, &at("umask")));
+        if let Some(v) = f.get("limits") {
+            s.limits = self.limits(v, &at("limits"));
+        }
         if let Some(v) = f.get("deployment") {
             s.deployment = self.deployment(v, &at("deployment"));
         }

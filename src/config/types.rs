@@ -52,6 +52,31 @@ pub struct Service {
     /// failure fails that start.
     pub pre_start: Option<Hook>,
     pub deployment: Deployment,
+    /// `user:` / `group:`: who the service (and its hooks and probes) runs as; None: as
+    /// the supervisor.
+    pub run_as: Option<RunAs>,
+    /// `umask:`, set in the child before exec.
+    pub umask: Option<u32>,
+    /// `limits:`, set with `setrlimit` in the child before exec.
+    pub limits: Vec<Limit>,
+}
+
+/// The identity a service runs with, resolved at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    /// The account of `user:` (its name gives the supplementary groups and `USER`,
+    /// `HOME`...); None when only `group:` is given.
+    pub user: Option<crate::sys::users::Account>,
+}
+
+/// One resource limit (`libc::RLIMIT_*`), soft and hard (`RLIM_INFINITY`: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
 }
 
 /// How `restart -s` (and a reload that changes the service) replaces a running instance.

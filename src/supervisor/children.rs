@@ -58,6 +58,20 @@ pub fn spawn_service(
 }
 
 /// `spawn` with the service's environment already read (env files can be slow); `plain`:
+/// The uid, gid and supplementary groups (the user's, from the group database, as
+/// `initgroups` would set them; only the gid when just `group:` is given).
+fn credentials(run: &crate::config::RunAs) -> io::Result<crate::sys::spawn::Creds> {
+    let groups = match &run.user {
+        Some(account) => crate::sys::users::group_list(&account.name, run.gid)?,
+        None => vec![run.gid],
+    };
+    Ok(crate::sys::spawn::Creds {
+        uid: run.uid,
+        gid: run.gid,
+        groups,
+    })
+}
+
 /// run the program itself if the command allows.
 pub fn spawn_with_env(
     svc: &Service,
@@ -78,6 +92,14 @@ pub fn spawn_with_env(
         .iter()
         .chain(extra)
         .map(|(k, v)| (k.as_str(), v.as_str()));
+    if let Some(account) = svc.run_as.as_ref().and_then(|r| r.user.as_ref()) {
+        // The user's own, as login would set them; the service's env may still say
+        // otherwise.
+        vars.insert("HOME".into(), account.home.as_str().into());
+        vars.insert("USER".into(), account.name.as_str().into());
+        vars.insert("LOGNAME".into(), account.name.as_str().into());
+        vars.insert("SHELL".into(), account.shell.as_str().into());
+    }
     for (k, v) in layered {
         vars.insert(k.into(), v.into());
     }
@@ -126,6 +148,13 @@ pub fn spawn_with_env(
         stderr: err_w.as_raw_fd(),
         process_group: true,
         death_signal: Some(libc::SIGTERM),
+        creds: svc.run_as.as_ref().map(credentials).transpose()?,
+        umask: svc.umask,
+        limits: svc
+            .limits
+            .iter()
+            .map(|l| (l.resource, l.soft, l.hard))
+            .collect(),
     };
     let pid = spawn::spawn(&spec)?;
     Ok(Spawned {

@@ -61,6 +61,9 @@ pub fn diff(
     restart("command", old.command != new.command);
     restart("working_dir", old.working_dir != new.working_dir);
     restart("exec", old.exec != new.exec);
+    restart("user", old.run_as != new.run_as);
+    restart("umask", old.umask != new.umask);
+    restart("limits", old.limits != new.limits);
     let probe = |s: &Service| s.health_check.as_ref().map(|h| format!("{:?}", h.probe));
     restart("health_check", probe(old) != probe(new));
     restart("cron", !same(&old.cron, &new.cron));

@@ -32,6 +32,19 @@ pub struct Spawn {
     pub process_group: bool,
     /// Sent to the child when the spawning thread dies.
     pub death_signal: Option<i32>,
+    /// Who the child runs as.
+    pub creds: Option<Creds>,
+    pub umask: Option<u32>,
+    /// `(RLIMIT_*, soft, hard)`, set before the credentials change (raising a hard
+    /// limit needs root).
+    pub limits: Vec<(u32, u64, u64)>,
+}
+
+/// A uid, gid and supplementary groups, set in that order: groups, gid, uid.
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
 }
 
 /// Where the child failed, with `errno`.
@@ -40,6 +53,8 @@ enum Stage {
     Setup = 1,
     Dir = 2,
     Exec = 3,
+    Limits = 4,
+    Creds = 5,
 }
 
 struct Child<'a> {
@@ -170,6 +185,12 @@ pub fn spawn(spec: &Spawn) -> io::Result<i32> {
         s if s == Stage::Dir as i32 => {
             io::Error::new(err.kind(), format!("working_dir {}: {err}", dir()))
         }
+        s if s == Stage::Limits as i32 => {
+            io::Error::new(err.kind(), format!("cannot set its limits: {err}"))
+        }
+        s if s == Stage::Creds as i32 => {
+            io::Error::new(err.kind(), format!("cannot switch to its user: {err}"))
+        }
         _ => err,
     })
 }
@@ -197,6 +218,42 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+        if spec.process_group && libc::setpgid(0, 0) == -1 {
+            return fail(Stage::Setup);
+        }
+        for (from, to) in [(spec.stdin, 0), (spec.stdout, 1), (spec.stderr, 2)] {
+            if libc::dup2(from, to) == -1 {
+                return fail(Stage::Setup);
+            }
+        }
+        for &(resource, soft, hard) in &spec.limits {
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(resource as _, &lim) == -1 {
+                return fail(Stage::Limits);
+            }
+        }
+        if let Some(creds) = &spec.creds {
+            // Raw syscalls: glibc's setuid and friends would broadcast the change to
+            // every thread of "this process", which in a CLONE_VM child are the
+            // supervisor's own threads.
+            if libc::syscall(
+                libc::SYS_setgroups,
+                creds.groups.len(),
+                creds.groups.as_ptr(),
+            ) == -1
+                || libc::syscall(libc::SYS_setgid, creds.gid) == -1
+                || libc::syscall(libc::SYS_setuid, creds.uid) == -1
+            {
+                return fail(Stage::Creds);
+            }
+        }
+        if let Some(mask) = spec.umask {
+            libc::umask(mask as libc::mode_t);
+        }
+        // After the credentials: changing them clears the parent-death signal.
         if let Some(sig) = spec.death_signal {
             if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) == -1 {
                 return fail(Stage::Setup);
@@ -205,14 +262,6 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             // not with 1: as a container's init the parent *is* pid 1.)
             if libc::getppid() != child.parent {
                 *libc::__errno_location() = libc::ESRCH;
-                return fail(Stage::Setup);
-            }
-        }
-        if spec.process_group && libc::setpgid(0, 0) == -1 {
-            return fail(Stage::Setup);
-        }
-        for (from, to) in [(spec.stdin, 0), (spec.stdout, 1), (spec.stderr, 2)] {
-            if libc::dup2(from, to) == -1 {
                 return fail(Stage::Setup);
             }
         }

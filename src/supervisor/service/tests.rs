@@ -33,6 +33,9 @@ fn spec() -> Spec {
         restart_with: Vec::new(),
         pre_start: None,
         deployment: Default::default(),
+        run_as: None,
+        umask: None,
+        limits: Vec::new(),
     }
 }
 
