@@ -44,7 +44,9 @@ const SERVICE_KEYS: &[&str] = &[
     "limits",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
-const HEALTH_KEYS: &[&str] = &["command", "url", "interval", "timeout", "retries"];
+const HEALTH_KEYS: &[&str] = &[
+    "command", "url", "tcp", "log", "interval", "timeout", "retries",
+];
 const HOOKS_KEYS: &[&str] = &["on_start", "on_stop", "on_restart"];
 const OUTCOME_KEYS: &[&str] = &["success", "error"];
 const HOOK_KEYS: &[&str] = &["command", "timeout"];

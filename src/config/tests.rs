@@ -318,7 +318,7 @@ fn health_check_rules() {
             "4:21: services.a.health_check.url: https is not supported (no TLS); use a command probe such as curl",
             "4:40: services.a.health_check.retries: must be 1 or more, got 0",
             "4:52: services.a.health_check.interval: must be longer than 0s",
-            "7:5: services.b.health_check: set either command or url, not both",
+            "7:5: services.b.health_check: set only one of command, url",
         ]
     );
     let dir = tempfile::tempdir().unwrap();

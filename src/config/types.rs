@@ -129,6 +129,10 @@ pub enum Probe {
     Command(String),
     /// Plain `http://` URL; a 2xx answer = healthy.
     Url(String),
+    /// `host:port`; a TCP connect that succeeds = healthy.
+    Tcp(String),
+    /// Up once a line of the instance's stdout or stderr contains this text.
+    Log(String),
 }
 
 #[derive(Debug, Clone, Default)]

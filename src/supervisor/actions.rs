@@ -50,6 +50,17 @@ impl Supervisor {
             }
             Action::Probe => {
                 let u = &self.units[i];
+                if let Some(seen) = &u.ready_seen {
+                    // A log probe: the output path says when it passes.
+                    let healthy = seen.load(std::sync::atomic::Ordering::Relaxed);
+                    let detail = match u.cfg.health_check.as_ref().map(|c| &c.probe) {
+                        Some(crate::config::Probe::Log(text)) if !healthy => {
+                            format!("no output line has contained \"{text}\" yet")
+                        }
+                        _ => "its output said it is ready".into(),
+                    };
+                    return Some(Event::ProbeResult { healthy, detail });
+                }
                 if let Some(check) = u.cfg.health_check.as_ref() {
                     let pid = u.svc.live().map(|r| r.pid);
                     let launched =
@@ -122,8 +133,10 @@ impl Supervisor {
                 let first = self.pipes.len();
                 self.add_pipes(&name, s.stdout, s.stderr);
                 let watch = self.roll_watch(i);
+                let ready = self.ready_watch(i);
                 for pipe in &mut self.pipes[first..] {
                     pipe.watch = watch.clone();
+                    pipe.ready = ready.clone();
                 }
                 Event::Spawned {
                     pid: s.pid,
@@ -174,5 +187,24 @@ impl Supervisor {
                 Err(e) => error!("{name}: cannot read {} pipe: {e}", stream.as_str()),
             }
         }
+    }
+
+    /// For an instance of unit `i` about to start, with `health_check.log`: a fresh
+    /// flag (kept by the unit) and the watch its pipes carry.
+    fn ready_watch(&mut self, i: usize) -> Option<super::output::ReadyWatch> {
+        let u = &mut self.units[i];
+        let text = match u.cfg.health_check.as_ref().map(|c| &c.probe) {
+            Some(crate::config::Probe::Log(text)) => text.clone(),
+            _ => {
+                u.ready_seen = None;
+                return None;
+            }
+        };
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        u.ready_seen = Some(seen.clone());
+        Some(super::output::ReadyWatch::new(
+            seen,
+            text.into_bytes().into(),
+        ))
     }
 }

@@ -24,6 +24,9 @@ pub fn launch(
         let (healthy, detail) = match &check.probe {
             Probe::Command(cmd) => command_probe(&link, &svc, cmd, check.timeout, pid),
             Probe::Url(url) => http_probe(url, check.timeout),
+            Probe::Tcp(target) => tcp_probe(target, check.timeout),
+            // Decided by the output path (`ReadyWatch`); never launched.
+            Probe::Log(_) => return,
         };
         link.report(Done::Probe(ProbeResult {
             unit,
@@ -86,6 +89,27 @@ fn command_probe(
 }
 
 /// GET `url` (plain `http://`, validated at load); healthy on a 2xx status.
+/// Healthy when a TCP connect to `target` (`host:port`) succeeds within `timeout`.
+pub fn tcp_probe(target: &str, timeout: Duration) -> (bool, String) {
+    let deadline = Instant::now() + timeout;
+    let addrs: Vec<_> = match target.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return (false, format!("cannot resolve {target}: {e}")),
+    };
+    let mut last = format!("no address for {target}");
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (false, format!("timed out after {}ms", timeout.as_millis()));
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(_) => return (true, format!("connected to {addr}")),
+            Err(e) => last = format!("connect {addr}: {e}"),
+        }
+    }
+    (false, last)
+}
+
 pub fn http_probe(url: &str, timeout: Duration) -> (bool, String) {
     match http_status(url, timeout) {
         Ok(code) if (200..300).contains(&code) => (true, format!("HTTP {code}")),

@@ -67,6 +67,51 @@ pub struct Pipe {
     grown: bool,
     /// The new instance of a rolling restart: set when it says its address is in use.
     pub watch: Option<Arc<AtomicBool>>,
+    /// `health_check.log`: the text that makes the instance up, until it is seen.
+    pub ready: Option<ReadyWatch>,
+    /// The ready text was seen in this pipe's last read.
+    pub ready_hit: bool,
+}
+
+/// Looks for `needle` in what an instance writes, across reads (the last
+/// `needle.len() - 1` bytes of one read are kept for the next).
+#[derive(Debug, Clone)]
+pub struct ReadyWatch {
+    pub seen: Arc<AtomicBool>,
+    pub needle: Arc<[u8]>,
+    tail: Vec<u8>,
+}
+
+impl ReadyWatch {
+    pub fn new(seen: Arc<AtomicBool>, needle: Arc<[u8]>) -> ReadyWatch {
+        ReadyWatch {
+            seen,
+            needle,
+            tail: Vec::new(),
+        }
+    }
+
+    /// Whether `bytes` (after what came before) hold the needle.
+    fn finds(&mut self, bytes: &[u8]) -> bool {
+        let needle = &*self.needle;
+        let keep = needle.len().saturating_sub(1);
+        if needle.is_empty() || bytes.windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+        // The seam: the kept tail and the start of this read (a short read: all of it).
+        self.tail.extend_from_slice(&bytes[..bytes.len().min(keep)]);
+        if self.tail.windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+        if bytes.len() >= keep {
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+        } else {
+            let cut = self.tail.len().saturating_sub(keep);
+            self.tail.drain(..cut);
+        }
+        false
+    }
 }
 
 impl Pipe {
@@ -84,6 +129,8 @@ impl Pipe {
             grow_tried: false,
             grown: false,
             watch: None,
+            ready: None,
+            ready_hit: false,
         })
     }
 }
@@ -231,6 +278,13 @@ impl Output {
                 None => bytes = &[],
             }
         }
+        if let Some(ready) = pipe.ready.as_mut() {
+            if ready.finds(chunk) {
+                ready.seen.store(true, Ordering::Relaxed);
+                pipe.ready = None;
+                pipe.ready_hit = true;
+            }
+        }
         if let Some(flag) = &pipe.watch {
             if super::rolling::says_addr_in_use(bytes) {
                 flag.store(true, Ordering::Relaxed);
@@ -355,4 +409,29 @@ fn echo_lines(service: &str, bytes: &[u8]) {
         out.push('\n');
     }
     crate::terminal::write(crate::terminal::To::Out, out.into_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(text: &str) -> ReadyWatch {
+        ReadyWatch::new(Arc::new(AtomicBool::new(false)), text.as_bytes().into())
+    }
+
+    #[test]
+    fn the_ready_text_is_found_in_one_read_or_across_reads() {
+        assert!(watch("ready").finds(b"server is ready\n"));
+        let mut w = watch("ready");
+        assert!(!w.finds(b"server is re"));
+        assert!(w.finds(b"ady\n"));
+        // Across three short reads.
+        let mut w = watch("ready");
+        assert!(!w.finds(b"re"));
+        assert!(!w.finds(b"a"));
+        assert!(w.finds(b"dy"));
+        let mut w = watch("ready");
+        assert!(!w.finds(b"not yet\n"));
+        assert!(!w.finds(b"still not\n"));
+    }
 }

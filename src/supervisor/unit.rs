@@ -42,6 +42,8 @@ pub struct Unit {
     pub rolled_from: Option<super::rolling::RolledFrom>,
     /// A rolling restart fell back to stop-then-start: its reply says so.
     pub roll_fell_back: bool,
+    /// `health_check.log`: set once the live instance printed the text.
+    pub ready_seen: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Unit {
@@ -63,6 +65,7 @@ impl Unit {
             reload_hold: false,
             rolled_from: None,
             roll_fell_back: false,
+            ready_seen: None,
         }
     }
 

@@ -21,17 +21,28 @@ impl Builder<'_> {
     pub(super) fn health_check(&mut self, v: &Value, path: &[Seg]) -> Option<HealthCheck> {
         let f = self.fields(v, path, HEALTH_KEYS)?;
         let at = |key: &str| child(path, key);
-        let probe = match (f.get("command"), f.get("url")) {
-            (Some(_), Some(_)) => {
-                self.err(path, "set either command or url, not both");
+        let kinds: Vec<&str> = ["command", "url", "tcp", "log"]
+            .into_iter()
+            .filter(|k| f.get(k).is_some())
+            .collect();
+        let probe = match kinds.as_slice() {
+            [] => {
+                self.err(path, "needs one of command, url, tcp, log");
                 None
             }
-            (None, None) => {
-                self.err(path, "needs a command or a url");
+            [kind] => {
+                let (v, p) = (f.get(kind)?, at(kind));
+                match *kind {
+                    "command" => self.nonempty_string(v, &p).map(Probe::Command),
+                    "url" => self.url(v, &p).map(Probe::Url),
+                    "tcp" => self.tcp_target(v, &p).map(Probe::Tcp),
+                    _ => self.nonempty_string(v, &p).map(Probe::Log),
+                }
+            }
+            several => {
+                self.err(path, format!("set only one of {}", several.join(", ")));
                 None
             }
-            (Some(c), None) => self.nonempty_string(c, &at("command")).map(Probe::Command),
-            (None, Some(u)) => self.url(u, &at("url")).map(Probe::Url),
         };
         let interval = f.get("interval").map_or(Some(Duration::from_secs(1)), |v| {
             self.positive_duration(v, &at("interval"))
@@ -48,6 +59,22 @@ impl Builder<'_> {
             timeout: timeout?,
             retries: retries?,
         })
+    }
+
+    /// `host:port` (`[v6]:port` for an IPv6 literal).
+    fn tcp_target(&mut self, v: &Value, path: &[Seg]) -> Option<String> {
+        let raw = self.nonempty_string(v, path)?;
+        let target = self.expanded(&raw, path)?;
+        let port = target
+            .rsplit_once(':')
+            .map(|(host, port)| (host, port.parse::<u16>()));
+        match port {
+            Some((host, Ok(p))) if !host.is_empty() && p > 0 => Some(target),
+            _ => {
+                self.err(path, format!("expected host:port, got \"{target}\""));
+                None
+            }
+        }
     }
 
     fn url(&mut self, v: &Value, path: &[Seg]) -> Option<String> {
