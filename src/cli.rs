@@ -71,6 +71,17 @@ pub enum Command {
         config: Option<PathBuf>,
     },
     Purge,
+    Upgrade {
+        binary: Option<PathBuf>,
+    },
+    /// The new binary taking over from `upgrade` (hidden).
+    Resume {
+        fd: i32,
+        /// The old binary, opened before the exec: run again if taking over fails.
+        fallback: Option<i32>,
+    },
+    /// `__handover-version`: the handover format this binary reads (hidden).
+    HandoverVersion,
     Completions {
         shell: Shell,
     },
@@ -141,6 +152,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli> {
         Some("logs") => logs(&mut p, &mut g)?,
         Some("validate") => validate(&mut p, &mut g)?,
         Some("purge") => purge(&mut p, &mut g)?,
+        Some("upgrade") => upgrade(&mut p, &mut g)?,
+        Some("__resume") => resume(&mut p)?,
+        Some("__handover-version") => Command::HandoverVersion,
         Some("completions") => completions(&mut p, &mut g)?,
         Some("help") => help(&mut p, &mut g)?,
         Some("__supervise") => supervise(&mut p, &mut g)?,
@@ -309,6 +323,34 @@ fn purge(p: &mut Parser, g: &mut Global) -> Result<Command> {
         }
     }
     Ok(g.replacement("purge").unwrap_or(Command::Purge))
+}
+
+fn upgrade(p: &mut Parser, g: &mut Global) -> Result<Command> {
+    let mut binary = None;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("binary") => binary = Some(PathBuf::from(p.value()?)),
+            Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
+            Short('h') | Long("help") => g.help = true,
+            _ => return Err(unexpected(arg, "upgrade")),
+        }
+    }
+    Ok(g.replacement("upgrade")
+        .unwrap_or(Command::Upgrade { binary }))
+}
+
+fn resume(p: &mut Parser) -> Result<Command> {
+    let fd = match p.next()? {
+        Some(Value(v)) => value_string(v, "__resume")?
+            .parse()
+            .map_err(|_| Error::Usage("__resume needs a descriptor number".into()))?,
+        _ => return Err(Error::Usage("__resume needs a descriptor number".into())),
+    };
+    let fallback = match p.next()? {
+        Some(Value(v)) => value_string(v, "__resume")?.parse().ok(),
+        _ => None,
+    };
+    Ok(Command::Resume { fd, fallback })
 }
 
 fn completions(p: &mut Parser, g: &mut Global) -> Result<Command> {

@@ -33,6 +33,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         all: bool,
     },
+    /// Re-exec the supervisor from `binary` (default: its own path), keeping every
+    /// service.
+    Upgrade { binary: Option<PathBuf> },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

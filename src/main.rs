@@ -73,6 +73,12 @@ fn run() -> Result<i32> {
         } => commands::manage::logs(service.as_deref(), lines, follow, kind),
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),
+        Command::Upgrade { binary } => commands::manage::upgrade(binary.as_deref()),
+        Command::Resume { fd, fallback } => supervisor::resume(fd, fallback),
+        Command::HandoverVersion => {
+            println!("sysg-handover {}", supervisor::HANDOVER_VERSION);
+            Ok(0)
+        }
         Command::Completions { shell } => {
             let script = completions::script(shell);
             std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes())

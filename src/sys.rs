@@ -2,6 +2,7 @@
 //! that std does not offer.
 //! Each returns `io::Result` (or a plain value when the call cannot fail).
 
+pub mod exec;
 pub mod spawn;
 pub mod users;
 

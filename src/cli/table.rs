@@ -56,6 +56,16 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "Usage: sysg validate [-c FILE]\n\nPrints 'OK: N services (M cron)' or every error (exit 2).",
     ),
     (
+        "upgrade",
+        "Re-execute the supervisor from its binary, keeping every service",
+        "Usage: sysg upgrade [--binary PATH]\n\n\
+         The running supervisor execs the sysg binary at its path (or PATH) as the same\n\
+         process: services keep running as its children, output pipes, the control\n\
+         socket, timers and state are handed over. Refused, with the old supervisor\n\
+         still running, while anything is starting or stopping, when the config file\n\
+         no longer matches what runs, or when the new binary cannot take over.",
+    ),
+    (
         "purge",
         "Stop everything and delete the state directory",
         "Usage: sysg purge",
@@ -202,6 +212,15 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
         ],
     ),
     ("validate", &[CONFIG]),
+    (
+        "upgrade",
+        &[flag(
+            None,
+            "binary",
+            Some("PATH"),
+            "the sysg binary to run (default: the one at the supervisor's path)",
+        )],
+    ),
 ];
 
 /// The options of `command` (empty for commands without any).

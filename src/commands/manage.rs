@@ -1,4 +1,4 @@
-//! `stop`, `validate`, `purge`, and the glue of `logs`.
+//! `stop`, `validate`, `purge`, `upgrade`, and the glue of `logs`.
 
 use super::paths;
 use crate::cli::LogKind;
@@ -265,4 +265,24 @@ fn services_for_logs(paths: &crate::paths::Paths) -> Vec<(String, bool)> {
         .and_then(|p| crate::config::load(&p).ok())
         .map(|c| c.services.into_iter().map(|s| (s.name, false)).collect())
         .unwrap_or_default()
+}
+
+/// How long `upgrade` waits for its answer: the checks, the exec, and the new binary
+/// taking over.
+const UPGRADE_WITHIN: Duration = Duration::from_secs(30);
+
+pub fn upgrade(binary: Option<&Path>) -> Result<i32> {
+    let paths = paths()?;
+    // Relative to where the command runs, not to the supervisor's cwd.
+    let binary = match binary {
+        Some(b) => {
+            Some(std::path::absolute(b).map_err(|e| Error::io_path("cannot resolve", b, e))?)
+        }
+        None => None,
+    };
+    let resp = client::call(&paths, &Request::Upgrade { binary }, UPGRADE_WITHIN)?;
+    if let Some(msg) = resp.message {
+        println!("{msg}");
+    }
+    Ok(0)
 }

@@ -11,6 +11,7 @@ mod control;
 mod cron;
 mod cron_fire;
 pub(crate) mod deps;
+mod handover;
 mod health;
 mod hooks;
 mod logfile;
@@ -22,6 +23,7 @@ mod prestart;
 mod reaper;
 mod reload;
 mod requests;
+mod resume;
 mod rolling;
 mod service;
 mod shutdown;
@@ -30,6 +32,10 @@ mod startup;
 mod survey;
 mod timers;
 mod unit;
+mod upgrade;
+
+pub use handover::VERSION as HANDOVER_VERSION;
+pub use resume::resume;
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -123,6 +123,14 @@ impl Supervisor {
         self.maybe_finish_reload();
     }
 
+    /// Whether `config` is what runs: no service added, removed or changed.
+    pub(super) fn config_matches(&self, config: &Config) -> bool {
+        self.plan(config).iter().all(|step| match step {
+            Step::Keep(_, _, diff, _) => diff.is_empty(),
+            _ => false,
+        })
+    }
+
     /// One step per service of the new config, then one per service it no longer has.
     fn plan(&self, config: &Config) -> Vec<Step> {
         let mut steps = Vec::new();

@@ -214,6 +214,7 @@ impl Supervisor {
                 dry_run,
                 all,
             } => self.reload_request(client, config, super::reload::Mode { dry_run, all }),
+            Request::Upgrade { binary } => Some(self.upgrade_request(client, binary)),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);

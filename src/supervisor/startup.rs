@@ -233,7 +233,7 @@ pub fn stop_leftovers(paths: &Paths, also: &[String], only: Option<&str>) {
     }
 }
 
-fn install_signals() -> Result<Signals> {
+pub(super) fn install_signals() -> Result<Signals> {
     let (read, write) = sys::pipe().map_err(|e| Error::io("cannot create signal pipe", e))?;
     let read = File::from(read);
     let write = File::from(write);
