@@ -1,7 +1,7 @@
 //! Turns the parsed YAML value into services: every key checked, every default applied,
 //! every problem collected (never just the first).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -529,65 +529,6 @@ impl Builder<'_> {
             layers.push(EnvSource::Vars(Arc::new(vars)));
         }
         layers
-    }
-
-    /// Entries are names, or `{ name, restart: true }` to be restarted after that
-    /// dependency when a reload restarts it (its names go to `restarts`).
-    fn depends_on(
-        &mut self,
-        v: &Value,
-        path: &[Seg],
-        restarts: &mut Vec<String>,
-    ) -> Vec<(String, usize)> {
-        let Value::Sequence(items) = v else {
-            self.type_err(path, "a list of service names", v);
-            return Vec::new();
-        };
-        let mut out: Vec<(String, usize)> = Vec::new();
-        let mut listed = HashSet::new();
-        for (i, item) in items.iter().enumerate() {
-            let mut item_path = path.to_vec();
-            item_path.push(Seg::Index(i));
-            let (name, restart) = match item {
-                Value::Mapping(_) => {
-                    let Some(f) = self.fields(item, &item_path, DEPENDENCY_KEYS) else {
-                        continue;
-                    };
-                    let restart = match f.get("restart") {
-                        Some(Value::Bool(b)) => *b,
-                        Some(v) => {
-                            self.type_err(&child(&item_path, "restart"), "a boolean", v);
-                            false
-                        }
-                        None => false,
-                    };
-                    let name = match f.get("name") {
-                        Some(v) => self.string(v, &child(&item_path, "name")),
-                        None => {
-                            self.err(&child(&item_path, "name"), "missing required key");
-                            None
-                        }
-                    };
-                    let Some(name) = name else { continue };
-                    (name, restart)
-                }
-                _ => {
-                    let Some(name) = self.string(item, &item_path) else {
-                        continue;
-                    };
-                    (name, false)
-                }
-            };
-            if !listed.insert(name.clone()) {
-                self.err(&item_path, format!("\"{name}\" is listed twice"));
-                continue;
-            }
-            if restart {
-                restarts.push(name.clone());
-            }
-            out.push((name, i));
-        }
-        out
     }
 
     fn signal(&mut self, v: &Value, path: &[Seg]) -> Option<i32> {

@@ -1,5 +1,7 @@
-//! The optional blocks of a service: `health_check`, `hooks`, `cron` and `logs`.
+//! The optional blocks of a service: `health_check`, `hooks`, `cron`, `logs`, `deployment`
+//! and `depends_on`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -10,8 +12,8 @@ use super::super::{
     CronSpec, Deployment, HealthCheck, Hook, HookPair, Hooks, LogLimits, Probe, Timezone,
 };
 use super::{
-    child, Builder, Seg, CRON_KEYS, DEPLOYMENT_KEYS, HEALTH_KEYS, HOOKS_KEYS, HOOK_KEYS, LOGS_KEYS,
-    OUTCOME_KEYS,
+    child, Builder, Seg, CRON_KEYS, DEPENDENCY_KEYS, DEPLOYMENT_KEYS, HEALTH_KEYS, HOOKS_KEYS,
+    HOOK_KEYS, LOGS_KEYS, OUTCOME_KEYS,
 };
 
 /// The most rotated files a service may keep.
@@ -254,5 +256,64 @@ impl Builder<'_> {
             d.grace_period = g;
         }
         d
+    }
+
+    /// Entries are names, or `{ name, restart: true }` to be restarted after that
+    /// dependency when a reload restarts it (its names go to `restarts`).
+    pub(super) fn depends_on(
+        &mut self,
+        v: &Value,
+        path: &[Seg],
+        restarts: &mut Vec<String>,
+    ) -> Vec<(String, usize)> {
+        let Value::Sequence(items) = v else {
+            self.type_err(path, "a list of service names", v);
+            return Vec::new();
+        };
+        let mut out: Vec<(String, usize)> = Vec::new();
+        let mut listed = HashSet::new();
+        for (i, item) in items.iter().enumerate() {
+            let mut item_path = path.to_vec();
+            item_path.push(Seg::Index(i));
+            let (name, restart) = match item {
+                Value::Mapping(_) => {
+                    let Some(f) = self.fields(item, &item_path, DEPENDENCY_KEYS) else {
+                        continue;
+                    };
+                    let restart = match f.get("restart") {
+                        Some(Value::Bool(b)) => *b,
+                        Some(v) => {
+                            self.type_err(&child(&item_path, "restart"), "a boolean", v);
+                            false
+                        }
+                        None => false,
+                    };
+                    let name = match f.get("name") {
+                        Some(v) => self.string(v, &child(&item_path, "name")),
+                        None => {
+                            self.err(&child(&item_path, "name"), "missing required key");
+                            None
+                        }
+                    };
+                    let Some(name) = name else { continue };
+                    (name, restart)
+                }
+                _ => {
+                    let Some(name) = self.string(item, &item_path) else {
+                        continue;
+                    };
+                    (name, false)
+                }
+            };
+            if !listed.insert(name.clone()) {
+                self.err(&item_path, format!("\"{name}\" is listed twice"));
+                continue;
+            }
+            if restart {
+                restarts.push(name.clone());
+            }
+            out.push((name, i));
+        }
+        out
     }
 }
