@@ -178,3 +178,33 @@ fn as_pid_1_exit_code_is_the_first_failure() {
     kill(init, libc::SIGTERM);
     assert_eq!(wait_exit(&mut child), Some(3), "{}", w.diagnostics());
 }
+
+#[test]
+fn as_pid_1_an_upgrade_keeps_the_pid_and_the_services() {
+    if !unshare_works() {
+        skip::root_only("unshare --pid --fork --mount-proc is not available here");
+        return;
+    }
+    let w = Sysg::new();
+    let n = unique_number();
+    let yaml = format!("services:\n  a:\n    command: \"exec sleep {n}\"\n");
+    let (mut child, init) = start_as_init(&w, &yaml);
+    let up = wait_until(DEADLINE, || w.service("a").is_some_and(|s| s["up"] == true));
+    assert!(up, "{}", w.diagnostics());
+    let before = w.service_pid("a");
+    let sleeper = format!("sleep {n}");
+    let outside = processes_exactly(&sleeper);
+    let out = w.run_ok(&["upgrade"]);
+    // Inside its namespace the supervisor is pid 1.
+    assert!(
+        out.stdout.contains("Upgraded: supervisor pid 1 now runs"),
+        "{out}"
+    );
+    assert!(alive(init), "init is gone");
+    assert_eq!(w.service_pid("a"), before, "the service has another pid");
+    assert_eq!(processes_exactly(&sleeper), outside);
+    assert_eq!(ppid_of(outside[0]), Some(init), "no longer init's child");
+    kill(init, libc::SIGTERM);
+    assert_eq!(wait_exit(&mut child), Some(0), "{}", w.diagnostics());
+    assert!(processes_matching(&sleeper).is_empty(), "service survived");
+}

@@ -265,3 +265,57 @@ fn a_reload_that_changes_a_rolling_service_starts_the_new_one_before_the_old_one
     );
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn a_reload_answers_once_what_it_started_is_up_and_says_what_did_not_come_up() {
+    let w = Sysg::new();
+    let n = unique_number();
+    let cfg = w.start_with(&format!(
+        "services:\n  a:\n    command: \"exec sleep {n}\"\n"
+    ));
+    w.wait_running_pid("a", None);
+    std::fs::write(
+        &cfg,
+        dedent(&format!(
+            r#"
+            services:
+              a:
+                command: "exec sleep {n}"
+              web:
+                command: "exec sleep {n}"
+                health_check:
+                  command: "test -f ready"
+                  interval: "100ms"
+              broken:
+                command: "sleep 0.2; exit 3"
+            "#
+        )),
+    )
+    .unwrap();
+    // web gets up a little after the reload begins; the reply waits for it.
+    let ready = w.proj_file("ready");
+    let toucher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        std::fs::write(ready, "").unwrap();
+    });
+    let out = w.run(&["restart", "-c", cfg.to_str().unwrap()]);
+    toucher.join().unwrap();
+    assert_eq!(out.code, 1, "{out}");
+    let all = out.all();
+    for line in [
+        "a: unchanged",
+        "web: added -> started",
+        "broken: added -> started",
+        "broken: did not come up (",
+    ] {
+        assert!(all.contains(line), "missing {line:?}\n{out}");
+    }
+    assert!(!all.contains("web: did not come up"), "{out}");
+    assert!(!all.contains("web: not up"), "{out}");
+    assert_eq!(
+        w.service("web").unwrap()["up"],
+        true,
+        "answered before web was up"
+    );
+    w.run_ok(&["stop"]);
+}

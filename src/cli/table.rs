@@ -36,8 +36,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          changed: one line a service (unchanged, changed (keys) -> restarted or applied\n\
          in place, added -> started, removed -> stopped). --dry-run: print that plan,\n\
          change nothing. --all (or --force): stop all, start all in order.\n\
-         A config with errors is refused and nothing is touched. Gives up with exit 4\n\
-         after the stop_timeouts of the dependency levels added up + 10 s.",
+         A config with errors is refused and nothing is touched. The reply waits until\n\
+         what the reload started is up (at most 60 s); exit 1 names what did not come up.\n\
+         Gives up with exit 4 after the stop_timeouts of the dependency levels added up\n\
+         + 10 s (+ 60 s for a reload).",
     ),
     (
         "status",

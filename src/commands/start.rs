@@ -100,6 +100,7 @@ fn restart_bounded(
     // The supervisor reads the config again before it acts on a reload: as long as it
     // took here, with a margin.
     let mut reading = std::time::Duration::ZERO;
+    let mut coming_up = std::time::Duration::ZERO;
     let req = match service {
         Some(name) => Request::Restart {
             service: Some(name.to_string()),
@@ -113,6 +114,8 @@ fn restart_bounded(
             let began = std::time::Instant::now();
             crate::config::load(&path)?;
             reading = began.elapsed() * 3;
+            // The reply waits until what the reload started is up (bounded there).
+            coming_up = supervisor::RELOAD_UP_WITHIN;
             Request::Restart {
                 service: None,
                 config: Some(path),
@@ -121,8 +124,9 @@ fn restart_bounded(
             }
         }
     };
-    // Answered once the stop is over and the new instance is spawned.
-    let bound = super::StopBounds::read(&paths).stop + reading;
+    // Answered once the stop is over and the new instance is spawned (a reload: once
+    // what it started is up).
+    let bound = super::StopBounds::read(&paths).stop + reading + coming_up;
     let resp = client::call(&paths, &req, bound)?;
     println!("{}", resp.message.unwrap_or_default());
     Ok(0)

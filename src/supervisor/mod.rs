@@ -22,6 +22,7 @@ mod policy;
 mod prestart;
 mod reaper;
 mod reload;
+mod reload_up;
 mod requests;
 mod resume;
 mod rolling;
@@ -35,6 +36,7 @@ mod unit;
 mod upgrade;
 
 pub use handover::VERSION as HANDOVER_VERSION;
+pub use reload_up::RELOAD_UP_WITHIN;
 pub use resume::resume;
 
 use crate::config::Config;
@@ -86,6 +88,8 @@ enum Timer {
     ResumeAccept,
     /// The state files may be written again (see `STATE_EVERY`).
     FlushState,
+    /// A reload's reply has waited long enough for its services to be up.
+    ReloadUp(u64),
 }
 
 struct Signals {
@@ -138,6 +142,9 @@ pub struct Supervisor {
     loading: Option<u64>,
     /// A reload in progress: the new config and the client to answer.
     reload: Option<reload::Reloading>,
+    /// A reload whose reply waits for its services to be up, and its deadline's tag.
+    reload_up: Option<reload_up::UpWait>,
+    reload_up_gen: u64,
     first_failure: Option<i32>,
     /// Names of services dropped by reloads: their hooks' escapees are swept at exit too.
     retired: Vec<String>,
@@ -220,6 +227,8 @@ impl Supervisor {
             accept_paused: false,
             loading: None,
             reload: None,
+            reload_up: None,
+            reload_up_gen: 0,
             first_failure: None,
             retired: Vec::new(),
             foreground,
@@ -381,6 +390,7 @@ impl Supervisor {
             Timer::CronFire(i, gen) => self.on_cron_timer(i, gen),
             Timer::ResumeAccept => self.accept_paused = false,
             Timer::FlushState => self.flush_armed = false,
+            Timer::ReloadUp(gen) => self.on_reload_up_deadline(gen),
             Timer::ClientDeadline(id) => self.on_client_deadline(id),
         }
     }
@@ -431,6 +441,7 @@ impl Supervisor {
         self.maybe_finish_reload();
         self.schedule();
         self.answer_waiters();
+        self.answer_up(false);
     }
 
     fn next_gen(&mut self) -> u64 {

@@ -343,14 +343,7 @@ impl Supervisor {
                     .filter(|u| !u.removed)
                     .filter_map(|u| u.svc.spawn_error.clone())
                     .collect();
-                let mut text = r.plan.join("\n");
-                if failed.is_empty() {
-                    self.reply(r.client, &Response::ok(text));
-                } else {
-                    text.push('\n');
-                    text.push_str(&failed.join("\n"));
-                    self.reply(r.client, &Response::error(text));
-                }
+                self.await_up(r.client, r.plan.join("\n"), failed);
             }
         }
     }
@@ -434,7 +427,7 @@ impl Supervisor {
         self.adopt_config(config);
         self.schedule();
         let n = self.units.len();
-        self.reply(client, &Response::ok(format!("Restarted {n} services")));
+        self.await_up(client, format!("Restarted {n} services"), Vec::new());
     }
 }
 
