@@ -220,3 +220,41 @@ fn an_upgrade_waits_for_services_that_are_not_up_and_for_the_config() {
     assert!(out.stdout.starts_with("Upgraded"), "{out}");
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn an_exec_that_fails_leaves_the_old_supervisor_running_and_says_why() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        "services:\n  a:\n    command: \"exec sleep {n}\"\n"
+    ));
+    let pid = w.wait_running_pid("a", None);
+    let up = wait_until(DEADLINE, || w.service("a").is_some_and(|s| s["up"] == true));
+    assert!(up, "{}", w.diagnostics());
+    let sup = w.supervisor_pid().unwrap();
+    // It passes the check, then is gone when the exec comes.
+    let script = w.proj_file("vanishing-sysg.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nif [ \"$1\" = __handover-version ]; then rm -f \"$0\"; echo 'sysg-handover 1'; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = w.run(&["upgrade", "--binary", script.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out}");
+    let all = out.all();
+    assert!(all.contains("still running the current binary"), "{out}");
+    assert!(all.contains("No such file"), "{out}");
+    w.wait_log_line(&["upgrade to", "failed", "the current supervisor goes on"]);
+    assert_eq!(w.supervisor_pid(), Some(sup));
+    assert_eq!(w.service_pid("a"), Some(pid));
+    // It still works, upgrades included.
+    let out = w.run_ok(&["upgrade"]);
+    assert!(out.stdout.starts_with("Upgraded"), "{out}");
+    w.run_ok(&["stop"]);
+    assert!(
+        w.processes().is_empty(),
+        "left running: {:?}",
+        w.processes()
+    );
+}
