@@ -125,6 +125,18 @@ pub struct ServiceStatus {
     /// restarts) until `sysg start -s`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped_by_request: bool,
+    /// The last health probe of the current instance, for a service with a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe: Option<ProbeStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    pub healthy: bool,
+    /// What the probe said: its last output line, the HTTP status, the connect error.
+    pub detail: String,
+    /// RFC 3339, UTC.
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

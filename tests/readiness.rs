@@ -142,3 +142,50 @@ fn health_checks_take_exactly_one_kind() {
         "{all}"
     );
 }
+
+#[test]
+fn a_liveness_check_restarts_a_hung_service_and_status_shows_the_last_probe() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let w = Sysg::new();
+    w.start_with(&format!(
+        r#"
+        services:
+          web:
+            command: "exec python3 -m http.server {port} --bind 127.0.0.1"
+            restart_policy: "on-failure"
+            backoff: "100ms"
+            stop_timeout: "1s"
+            health_check:
+              url: "http://127.0.0.1:{port}/"
+              interval: "100ms"
+              timeout: "300ms"
+              retries: 3
+              liveness: true
+        "#
+    ));
+    wait_up(&w, "web");
+    let pid = w.service_pid("web").unwrap();
+    let text = w.status_text();
+    assert!(text.stdout.contains("Health: passing (HTTP 200"), "{text}");
+    let probe = w.service("web").unwrap()["last_probe"].clone();
+    assert_eq!(probe["healthy"], true, "{probe}");
+    // Hung: every request times out from now on.
+    assert!(kill(pid, libc::SIGSTOP));
+    let replaced = wait_until(DEADLINE, || {
+        w.service("web")
+            .is_some_and(|s| s["pid"].as_i64().is_some_and(|p| p != pid as i64) && s["up"] == true)
+    });
+    assert!(
+        replaced,
+        "the hung instance was not replaced\n{}",
+        w.diagnostics()
+    );
+    w.wait_log_line(&["web: liveness check failed 3 times"]);
+    let st = w.service("web").unwrap();
+    assert_eq!(st["restart_count"], 1, "{st:#}");
+    assert!(!alive(pid), "the hung instance is still there");
+    w.run_ok(&["stop"]);
+}

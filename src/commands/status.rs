@@ -72,6 +72,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
             processes: Vec::new(),
             cron: rec.cron.clone(),
             stopped_by_request: rec.stopped_by_request,
+            last_probe: None,
         })
         .collect();
     mark_leftovers(paths, &mut services);

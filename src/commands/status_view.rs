@@ -96,6 +96,18 @@ fn render_service(
     if let Some(cpu) = svc.cpu_s {
         let _ = writeln!(out, "      CPU: {cpu:.3}s");
     }
+    if let Some(p) = &svc.last_probe {
+        let verdict = if p.healthy { "passing" } else { "failing" };
+        let when = DateTime::parse_from_rfc3339(&p.at)
+            .ok()
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0))
+            .map_or_else(String::new, |s| format!(", {s}s ago"));
+        let _ = writeln!(
+            out,
+            "   Health: {verdict} ({}{when})",
+            escape_control(&p.detail)
+        );
+    }
     if !svc.processes.is_empty() {
         // The service runs in its own group, led by the main process.
         let _ = writeln!(out, " Process Group: {pid}");

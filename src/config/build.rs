@@ -45,7 +45,7 @@ const SERVICE_KEYS: &[&str] = &[
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &[
-    "command", "url", "tcp", "log", "interval", "timeout", "retries",
+    "command", "url", "tcp", "log", "interval", "timeout", "retries", "liveness",
 ];
 const HOOKS_KEYS: &[&str] = &["on_start", "on_stop", "on_restart"];
 const OUTCOME_KEYS: &[&str] = &["success", "error"];

@@ -121,6 +121,9 @@ pub struct HealthCheck {
     pub interval: Duration,
     pub timeout: Duration,
     pub retries: u32,
+    /// Keep probing at `interval` once up; `retries` failures in a row make the
+    /// instance a failure (unhealthy), handled by the restart policy.
+    pub liveness: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

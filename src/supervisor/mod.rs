@@ -400,6 +400,13 @@ impl Supervisor {
     /// Runs `ev` through unit `i`'s table, performs what it says, and runs the events
     /// those actions produce (a spawn's result) the same way, in order.
     fn deliver(&mut self, i: usize, ev: Event) {
+        if let Event::ProbeResult { healthy, detail } = &ev {
+            self.units[i].last_probe = Some(crate::ipc::ProbeStatus {
+                healthy: *healthy,
+                detail: detail.clone(),
+                at: unit::rfc3339(std::time::SystemTime::now()),
+            });
+        }
         let mut queue = VecDeque::from([ev]);
         while let Some(ev) = queue.pop_front() {
             let u = &self.units[i];

@@ -44,6 +44,8 @@ pub struct Unit {
     pub roll_fell_back: bool,
     /// `health_check.log`: set once the live instance printed the text.
     pub ready_seen: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The last probe result of the current instance, and when.
+    pub last_probe: Option<crate::ipc::ProbeStatus>,
 }
 
 impl Unit {
@@ -66,6 +68,7 @@ impl Unit {
             rolled_from: None,
             roll_fell_back: false,
             ready_seen: None,
+            last_probe: None,
         }
     }
 
@@ -135,6 +138,10 @@ impl Unit {
             processes: Vec::new(),
             cron: rec.cron,
             stopped_by_request: rec.stopped_by_request,
+            last_probe: self
+                .last_probe
+                .clone()
+                .filter(|_| self.svc.live().is_some()),
         };
         let live = self.svc.live().map(|run| Live {
             leader: run.pid,

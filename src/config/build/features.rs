@@ -55,11 +55,26 @@ impl Builder<'_> {
         let retries = f
             .get("retries")
             .map_or(Some(30), |v| self.integer(v, &at("retries"), 1));
+        let liveness = match f.get("liveness") {
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                self.type_err(&at("liveness"), "a boolean", v);
+                false
+            }
+            None => false,
+        };
+        if liveness && matches!(probe, Some(Probe::Log(_))) {
+            self.err(
+                &at("liveness"),
+                "a log check says when a service is ready, not whether it still is: use command, url or tcp",
+            );
+        }
         Some(HealthCheck {
             probe: probe?,
             interval: interval?,
             timeout: timeout?,
             retries: retries?,
+            liveness,
         })
     }
 

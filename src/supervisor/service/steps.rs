@@ -314,6 +314,13 @@ pub(super) fn rolling_back(svc: &Service) -> bool {
 /// the grace period; whoever asked for the restart is answered now.
 pub(super) fn up_now(spec: &Spec, next: &mut Service, out: &mut Vec<Action>) {
     mark_up(&spec.name, next, out);
+    if let (true, Phase::Running(inst)) = (live_checked(spec), &mut next.phase) {
+        // Liveness from here on: the count starts again.
+        inst.probe_failures = 0;
+        if let Some(check) = &spec.health_check {
+            out.push(Action::Arm(Timer::Probe, check.interval));
+        }
+    }
     let (Some(old), Phase::Running(inst)) = (&next.retiring, &next.phase) else {
         return;
     };
@@ -403,4 +410,52 @@ pub(super) fn reinstate(spec: &Spec, next: &mut Service, out: &mut Vec<Action>, 
         message: format!("rolling restart of {name} failed: {why}; pid {pid} keeps running"),
     });
     true
+}
+
+/// The service's health check goes on after up (`liveness: true`).
+pub(super) fn live_checked(spec: &Spec) -> bool {
+    spec.health_check.as_ref().is_some_and(|c| c.liveness)
+}
+
+/// A liveness probe of an instance that is up: a pass resets the count, `retries`
+/// failures in a row make it unhealthy (stopped, then the restart policy).
+pub(super) fn liveness_result(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    inst: &Instance,
+    healthy: bool,
+    detail: String,
+) {
+    let Some(check) = &spec.health_check else {
+        return;
+    };
+    let name = &spec.name;
+    let failures = if healthy { 0 } else { inst.probe_failures + 1 };
+    if let Phase::Running(i) = &mut next.phase {
+        i.probe_failures = failures;
+    }
+    if failures == 0 {
+        out.push(Action::Arm(Timer::Probe, check.interval));
+        return;
+    }
+    if failures < check.retries {
+        out.push(log(
+            Level::Info,
+            format!(
+                "{name}: liveness check failed ({failures}/{}): {detail}",
+                check.retries
+            ),
+        ));
+        out.push(Action::Arm(Timer::Probe, check.interval));
+        return;
+    }
+    out.push(log(
+        Level::Warn,
+        format!("{name}: liveness check failed {failures} times, last: {detail}; stopping it"),
+    ));
+    next.reason = Some(format!("unhealthy: {detail}"));
+    let mut inst = inst.clone();
+    inst.probe_failures = failures;
+    begin_stop(spec, next, out, Leader::Alive(inst), StopIntent::Unhealthy);
 }

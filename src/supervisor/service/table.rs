@@ -299,7 +299,25 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
         (Phase::Running(inst), Event::UpTimer) if !inst.up => {
             up_now(spec, &mut next, &mut out);
         }
-        (Phase::Running(inst), Event::ProbeDue) if !inst.up => out.push(Action::Probe),
+        (Phase::Running(inst), Event::ProbeDue) if !inst.up || live_checked(spec) => {
+            out.push(Action::Probe)
+        }
+        (Phase::Running(inst), Event::ProbeFailedToLaunch { error })
+            if inst.up && live_checked(spec) =>
+        {
+            out.push(log(
+                Level::Warn,
+                format!("{name}: cannot start a liveness probe ({error}); retrying"),
+            ));
+            if let Some(check) = &spec.health_check {
+                out.push(Action::Arm(Timer::Probe, check.interval));
+            }
+        }
+        (Phase::Running(inst), Event::ProbeResult { healthy, detail })
+            if inst.up && live_checked(spec) =>
+        {
+            liveness_result(spec, &mut next, &mut out, inst, healthy, detail);
+        }
         (Phase::Running(inst), Event::ProbeFailedToLaunch { error }) if !inst.up => {
             out.push(log(
                 Level::Warn,

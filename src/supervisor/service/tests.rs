@@ -61,6 +61,7 @@ fn health_check() -> HealthCheck {
         interval: ms(500),
         timeout: secs(5),
         retries: 3,
+        liveness: false,
     }
 }
 
@@ -1715,4 +1716,80 @@ fn a_new_instance_that_finds_its_address_in_use_falls_back_to_stop_then_start() 
         "then started afresh: {:?}",
         u.phase()
     );
+}
+
+// ----- liveness ----------------------------------------------------------------------
+
+fn live_checked_spec() -> Spec {
+    let mut check = health_check();
+    check.liveness = true;
+    Spec {
+        health_check: Some(check),
+        restart_policy: RestartPolicy::OnFailure,
+        ..spec()
+    }
+}
+
+fn passing() -> Event {
+    Event::ProbeResult {
+        healthy: true,
+        detail: "ok".into(),
+    }
+}
+
+#[test]
+fn a_liveness_check_goes_on_after_up_and_a_pass_resets_the_count() {
+    let mut u = running(live_checked_spec());
+    let up = u.on(passing());
+    assert!(up.contains(&arm(Timer::Probe, ms(500))), "{up:?}");
+    assert!(u.svc.is_up());
+    assert_eq!(u.on(Event::ProbeDue), [Action::Probe]);
+    assert_eq!(
+        u.on(unhealthy_probe("timed out")),
+        [arm(Timer::Probe, ms(500))]
+    );
+    assert_eq!(u.instance().probe_failures, 1);
+    assert_eq!(u.on(passing()), [arm(Timer::Probe, ms(500))]);
+    assert_eq!(u.instance().probe_failures, 0);
+    assert!(u.svc.is_up(), "still up");
+}
+
+#[test]
+fn retries_failed_liveness_probes_make_the_instance_unhealthy_and_the_policy_restarts_it() {
+    let mut u = running(live_checked_spec());
+    u.on(passing());
+    u.on(unhealthy_probe("timed out"));
+    u.on(unhealthy_probe("timed out"));
+    let third = u.on(unhealthy_probe("HTTP 503"));
+    assert!(third.contains(&signal_term()), "{third:?}");
+    assert!(matches!(
+        u.phase(),
+        Phase::Stopping {
+            intent: Some(StopIntent::Unhealthy),
+            ..
+        }
+    ));
+    assert_eq!(u.svc.reason.as_deref(), Some("unhealthy: HTTP 503"));
+    let gone = u.on(exited(sig(libc::SIGTERM), 0));
+    assert!(
+        gone.contains(&on_restart_error(sig(libc::SIGTERM))),
+        "{gone:?}"
+    );
+    assert!(
+        matches!(u.phase(), Phase::Backoff { .. }),
+        "{:?}",
+        u.phase()
+    );
+    assert_eq!(u.svc.reason.as_deref(), Some("unhealthy: HTTP 503"));
+}
+
+#[test]
+fn without_liveness_the_check_stops_at_up() {
+    let mut u = running(healthy(spec()));
+    let up = u.on(passing());
+    assert!(
+        !up.iter().any(|a| matches!(a, Action::Arm(Timer::Probe, _))),
+        "{up:?}"
+    );
+    assert_eq!(u.on(Event::ProbeDue), []);
 }
