@@ -128,6 +128,9 @@ pub struct ServiceStatus {
     /// The last health probe of the current instance, for a service with a check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_probe: Option<ProbeStatus>,
+    /// What a `notify` service last said with `STATUS=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

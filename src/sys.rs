@@ -3,6 +3,7 @@
 //! Each returns `io::Result` (or a plain value when the call cannot fail).
 
 pub mod exec;
+pub mod notify;
 pub mod spawn;
 pub mod users;
 

@@ -164,7 +164,7 @@ fn every_problem_of_a_large_config_is_reported_with_its_position() {
             "{shown}:{}:{col}: services.{i}.bogus: unknown key; valid keys: {}",
             i + 2,
             "command, working_dir, env, restart_policy, backoff, backoff_max, max_restarts, \
-             depends_on, skip, stop_signal, stop_timeout, health_check, hooks, cron, logs, exec, pre_start, deployment, user, group, umask, limits"
+             depends_on, skip, stop_signal, stop_timeout, health_check, hooks, cron, logs, exec, pre_start, deployment, user, group, umask, limits, notify, watchdog"
         ));
     }
     for (k, i) in (0..n).step_by(step).enumerate() {

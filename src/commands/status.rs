@@ -73,6 +73,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
             cron: rec.cron.clone(),
             stopped_by_request: rec.stopped_by_request,
             last_probe: None,
+            notify_status: None,
         })
         .collect();
     mark_leftovers(paths, &mut services);

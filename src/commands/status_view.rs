@@ -96,6 +96,9 @@ fn render_service(
     if let Some(cpu) = svc.cpu_s {
         let _ = writeln!(out, "      CPU: {cpu:.3}s");
     }
+    if let Some(text) = &svc.notify_status {
+        let _ = writeln!(out, "   Status: \"{}\"", escape_control(text));
+    }
     if let Some(p) = &svc.last_probe {
         let verdict = if p.healthy { "passing" } else { "failing" };
         let when = DateTime::parse_from_rfc3339(&p.at)

@@ -42,6 +42,8 @@ const SERVICE_KEYS: &[&str] = &[
     "group",
     "umask",
     "limits",
+    "notify",
+    "watchdog",
 ];
 const ENV_KEYS: &[&str] = &["file", "vars"];
 const HEALTH_KEYS: &[&str] = &[
@@ -88,6 +90,8 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         run_as: None,
         umask: None,
         limits: Vec::new(),
+        notify: false,
+        watchdog: None,
     }
 }
 
@@ -469,6 +473,20 @@ impl Builder<'_> {
         }
         if let Some(v) = f.get("deployment") {
             s.deployment = self.deployment(v, &at("deployment"));
+        }
+        match f.get("notify") {
+            Some(Value::Bool(b)) => s.notify = *b,
+            Some(v) => self.type_err(&at("notify"), "a boolean", v),
+            None => {}
+        }
+        s.watchdog = f
+            .get("watchdog")
+            .and_then(|v| self.positive_duration(v, &at("watchdog")));
+        if s.watchdog.is_some() && !s.notify {
+            self.err(
+                &at("watchdog"),
+                "needs notify: true (WATCHDOG=1 comes over sd_notify)",
+            );
         }
         match f.get("exec") {
             Some(Value::Bool(b)) => s.exec = *b,

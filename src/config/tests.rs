@@ -180,7 +180,7 @@ fn unknown_key_is_located_and_lists_valid_keys() {
         got,
         ["4:5: services.api.restart: unknown key; valid keys: command, working_dir, env, restart_policy, \
           backoff, backoff_max, max_restarts, depends_on, skip, stop_signal, stop_timeout, health_check, \
-          hooks, cron, logs, exec, pre_start, deployment, user, group, umask, limits"]
+          hooks, cron, logs, exec, pre_start, deployment, user, group, umask, limits, notify, watchdog"]
     );
     let got = errors("services: {api: {command: x}}\nextra: 1\n");
     assert_eq!(

@@ -59,6 +59,10 @@ pub struct Service {
     pub umask: Option<u32>,
     /// `limits:`, set with `setrlimit` in the child before exec.
     pub limits: Vec<Limit>,
+    /// `notify: true`: the service speaks sd_notify; it is up on `READY=1`.
+    pub notify: bool,
+    /// `watchdog:` (with `notify`): `WATCHDOG=1` must come at least this often.
+    pub watchdog: Option<Duration>,
 }
 
 /// The identity a service runs with, resolved at load.

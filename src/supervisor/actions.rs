@@ -116,13 +116,22 @@ impl Supervisor {
     }
 
     fn spawn_instance(&mut self, i: usize) -> Event {
+        // NOTIFY_SOCKET and WATCHDOG_USEC: not part of the environment a reload compares.
+        let extra = match self.notify_env(i) {
+            Ok(extra) => extra,
+            Err(e) => {
+                return Event::SpawnFailed {
+                    error: format!("cannot create its notify socket: {e}"),
+                }
+            }
+        };
         let u = &self.units[i];
         let spawned = u
             .cfg
             .environment()
             .map_err(std::io::Error::other)
             .and_then(|env| {
-                children::spawn_service(&u.cfg, &env, &self.paths.dir).map(|s| (s, env))
+                children::spawn_service(&u.cfg, &env, &extra, &self.paths.dir).map(|s| (s, env))
             });
         match spawned {
             Ok((s, env)) => {

@@ -52,9 +52,10 @@ pub fn spawn(
 pub fn spawn_service(
     svc: &Service,
     env: &[(String, String)],
+    extra: &[(String, String)],
     state_dir: &Path,
 ) -> io::Result<Spawned> {
-    spawn_with_env(svc, env, &svc.command, &[], state_dir, svc.exec)
+    spawn_with_env(svc, env, &svc.command, extra, state_dir, svc.exec)
 }
 
 /// `spawn` with the service's environment already read (env files can be slow); `plain`:

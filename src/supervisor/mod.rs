@@ -15,6 +15,7 @@ mod handover;
 mod health;
 mod hooks;
 mod logfile;
+mod notify;
 mod output;
 mod persist;
 mod plan;
@@ -277,6 +278,9 @@ impl Supervisor {
                 };
                 fds.push(entry(fd, libc::POLLIN));
             }
+            let notify = self.notify_fds();
+            fds.extend(notify.iter().map(|&(_, fd)| entry(fd, libc::POLLIN)));
+            let npipes = self.pipes.len();
             let timeout = match (self.timers.until_next(Instant::now()), pace) {
                 _ if self.reap_pending => Some(Duration::ZERO),
                 _ if self.shutdown.as_ref().is_some_and(|s| s.has_batch_left()) => {
@@ -295,9 +299,22 @@ impl Supervisor {
                 .zip(&fds[2..])
                 .map(|(c, fd)| (c.id, fd.revents))
                 .collect();
-            let pipe_ready: Vec<i16> = fds[2 + nclients..].iter().map(|fd| fd.revents).collect();
+            let pipes_at = 2 + nclients;
+            let pipe_ready: Vec<i16> = fds[pipes_at..pipes_at + npipes]
+                .iter()
+                .map(|fd| fd.revents)
+                .collect();
+            let notify_ready: Vec<usize> = notify
+                .iter()
+                .zip(&fds[pipes_at + npipes..])
+                .filter(|(_, fd)| fd.revents != 0)
+                .map(|(&(i, _), _)| i)
+                .collect();
             // Output first, so a service's last lines are stored before its exit is handled.
             self.on_pipes(&pipe_ready);
+            for i in notify_ready {
+                self.on_notify(i);
+            }
             if fds[0].revents != 0 {
                 self.on_signal();
             } else if self.reap_pending {
@@ -377,6 +394,7 @@ impl Supervisor {
                     service::Timer::Backoff => Event::BackoffDue,
                     service::Timer::CheckDeadline => Event::CheckDeadline,
                     service::Timer::Grace => Event::GraceOver,
+                    service::Timer::Watchdog => Event::WatchdogDue,
                     service::Timer::RetireKill => Event::RetireDeadline,
                     service::Timer::Kill => Event::KillDeadline {
                         survivors: self.leftovers(i).len(),

@@ -64,6 +64,8 @@ pub fn diff(
     restart("user", old.run_as != new.run_as);
     restart("umask", old.umask != new.umask);
     restart("limits", old.limits != new.limits);
+    restart("notify", old.notify != new.notify);
+    restart("watchdog", old.watchdog != new.watchdog);
     let probe = |s: &Service| s.health_check.as_ref().map(|h| format!("{:?}", h.probe));
     restart("health_check", probe(old) != probe(new));
     restart("cron", !same(&old.cron, &new.cron));

@@ -180,6 +180,7 @@ fn restore(
             up: true,
             probe_failures: 0,
             cron_key: cron_key.clone(),
+            watchdog_at: None,
         }),
         PhaseState::Backoff { remaining_ms } => {
             let left = Duration::from_millis(*remaining_ms);

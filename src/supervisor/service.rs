@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a process must stay alive to count as up (SPEC §3).
 pub const UP_AFTER: Duration = Duration::from_secs(1);
+/// How long a `notify` service has to send `READY=1` (systemd's default start timeout).
+pub const NOTIFY_START: Duration = Duration::from_secs(90);
 /// A `skip` check that has not answered by then counts as "do not skip".
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a stop that has sent SIGKILL looks again for survivors that are not our
@@ -49,6 +51,8 @@ pub struct Instance {
     pub probe_failures: u32,
     /// For a cron run: its `started_at` key in the run history.
     pub cron_key: Option<String>,
+    /// `notify` with `watchdog`: the last `WATCHDOG=1` (or when it got up).
+    pub watchdog_at: Option<Instant>,
 }
 
 /// The instance a rolling restart replaces: it keeps serving until its successor is up
@@ -152,6 +156,8 @@ pub enum Timer {
     Kill,
     Recheck,
     CheckDeadline,
+    /// `watchdog` is due: a `WATCHDOG=1` must have come since.
+    Watchdog,
     /// A rolling restart's new instance has been up this long: the old one is stopped.
     Grace,
     /// The old instance has had its `stop_timeout`. Bound to that instance, not to the
@@ -232,6 +238,12 @@ pub enum Event {
         survivors: usize,
     },
     BackoffDue,
+    /// sd_notify `READY=1` from the instance.
+    NotifyReady,
+    /// sd_notify `WATCHDOG=1` from the instance.
+    WatchdogPing,
+    /// `Timer::Watchdog` fired.
+    WatchdogDue,
     /// `restart -s` of a running, up service with `deployment.strategy: rolling`: start
     /// a new instance beside it.
     Roll,

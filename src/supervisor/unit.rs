@@ -46,6 +46,8 @@ pub struct Unit {
     pub ready_seen: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The last probe result of the current instance, and when.
     pub last_probe: Option<crate::ipc::ProbeStatus>,
+    /// `notify: true`: its socket (made at the first start) and what it said.
+    pub notify: Option<super::notify::Notify>,
 }
 
 impl Unit {
@@ -69,6 +71,7 @@ impl Unit {
             roll_fell_back: false,
             ready_seen: None,
             last_probe: None,
+            notify: None,
         }
     }
 
@@ -141,6 +144,11 @@ impl Unit {
             last_probe: self
                 .last_probe
                 .clone()
+                .filter(|_| self.svc.live().is_some()),
+            notify_status: self
+                .notify
+                .as_ref()
+                .and_then(|n| n.status.clone())
                 .filter(|_| self.svc.live().is_some()),
         };
         let live = self.svc.live().map(|run| Live {

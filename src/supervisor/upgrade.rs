@@ -99,6 +99,11 @@ impl Supervisor {
             if !u.adopted.is_empty() {
                 return Some(format!("{name} has adopted processes"));
             }
+            if u.notify.is_some() && u.svc.live().is_some() {
+                return Some(format!(
+                    "{name} uses notify, whose socket is not handed over by this version"
+                ));
+            }
         }
         None
     }

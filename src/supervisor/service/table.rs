@@ -260,10 +260,13 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 up: false,
                 probe_failures: 0,
                 cron_key: cron_key.clone(),
+                watchdog_at: None,
             }));
             // With a health check the first probe goes at once: readiness then has no
-            // fixed floor. Without one, the 1 s rule applies.
+            // fixed floor. Without one, the 1 s rule applies. With notify, READY=1 says
+            // it, within NOTIFY_START.
             out.push(match spec.health_check {
+                _ if spec.notify => Action::Arm(Timer::Up, NOTIFY_START),
                 Some(_) => Action::Arm(Timer::Probe, Duration::ZERO),
                 None => Action::Arm(Timer::Up, UP_AFTER),
             });
@@ -296,8 +299,61 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
         }
 
         // ----- running -------------------------------------------------------------
+        (Phase::Running(inst), Event::UpTimer) if !inst.up && spec.notify => {
+            let why = format!("no READY=1 within {}s", NOTIFY_START.as_secs());
+            out.push(log(Level::Warn, format!("{name}: {why}; stopping it")));
+            next.reason = Some(why);
+            let intent = if rolling_back(svc) {
+                StopIntent::RollBack
+            } else {
+                StopIntent::Unhealthy
+            };
+            begin_stop(
+                spec,
+                &mut next,
+                &mut out,
+                Leader::Alive(inst.clone()),
+                intent,
+            );
+        }
         (Phase::Running(inst), Event::UpTimer) if !inst.up => {
             up_now(spec, &mut next, &mut out);
+        }
+        (Phase::Running(inst), Event::NotifyReady) if !inst.up && spec.notify => {
+            out.push(log(Level::Debug, format!("{name}: READY=1")));
+            up_now(spec, &mut next, &mut out);
+            if let (Some(wd), Phase::Running(i)) = (spec.watchdog, &mut next.phase) {
+                i.watchdog_at = Some(now);
+                out.push(Action::Arm(Timer::Watchdog, wd));
+            }
+        }
+        (Phase::Running(inst), Event::WatchdogPing) if inst.up => {
+            if let Phase::Running(i) = &mut next.phase {
+                i.watchdog_at = Some(now);
+            }
+        }
+        (Phase::Running(inst), Event::WatchdogDue) if inst.up => {
+            if let Some(wd) = spec.watchdog {
+                let last = inst.watchdog_at.unwrap_or(inst.started);
+                let since = now.saturating_duration_since(last);
+                if since < wd {
+                    out.push(Action::Arm(Timer::Watchdog, wd - since));
+                } else {
+                    let why = format!(
+                        "watchdog timeout: no WATCHDOG=1 for {:.1}s",
+                        since.as_secs_f64()
+                    );
+                    out.push(log(Level::Warn, format!("{name}: {why}; stopping it")));
+                    next.reason = Some(why);
+                    begin_stop(
+                        spec,
+                        &mut next,
+                        &mut out,
+                        Leader::Alive(inst.clone()),
+                        StopIntent::Unhealthy,
+                    );
+                }
+            }
         }
         (Phase::Running(inst), Event::ProbeDue) if !inst.up || live_checked(spec) => {
             out.push(Action::Probe)

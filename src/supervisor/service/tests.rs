@@ -36,6 +36,8 @@ fn spec() -> Spec {
         run_as: None,
         umask: None,
         limits: Vec::new(),
+        notify: false,
+        watchdog: None,
     }
 }
 
@@ -404,6 +406,7 @@ fn spawned_arms_the_up_timer_and_records_the_start() {
         up: false,
         probe_failures: 0,
         cron_key: None,
+        watchdog_at: None,
     };
     assert_eq!(u.instance(), want);
     assert_eq!(
@@ -1792,4 +1795,58 @@ fn without_liveness_the_check_stops_at_up() {
         "{up:?}"
     );
     assert_eq!(u.on(Event::ProbeDue), []);
+}
+
+// ----- sd_notify -----------------------------------------------------------------------
+
+fn notifying() -> Spec {
+    Spec {
+        notify: true,
+        watchdog: Some(secs(2)),
+        restart_policy: RestartPolicy::OnFailure,
+        ..spec()
+    }
+}
+
+#[test]
+fn a_notify_service_is_up_on_ready_and_its_watchdog_is_armed() {
+    let mut u = Unit::new(notifying());
+    u.on(Event::Deps(Verdict::Ready));
+    assert_eq!(u.on(spawned(PID)), [arm(Timer::Up, NOTIFY_START)]);
+    assert!(!u.svc.is_up());
+    let ready = u.on(Event::NotifyReady);
+    assert!(u.svc.is_up());
+    assert!(ready.contains(&arm(Timer::Watchdog, secs(2))), "{ready:?}");
+    // A ping a second later: when the timer fires, what is left of the period is armed.
+    u.wait(secs(1)).on(Event::WatchdogPing);
+    assert_eq!(
+        u.wait(secs(1)).on(Event::WatchdogDue),
+        [arm(Timer::Watchdog, secs(1))]
+    );
+    // No ping since: a failure, and the policy restarts it.
+    let late = u.wait(secs(1)).on(Event::WatchdogDue);
+    assert!(late.contains(&signal_term()), "{late:?}");
+    assert!(u
+        .svc
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("watchdog timeout"));
+    u.on(exited(sig(libc::SIGTERM), 0));
+    assert!(
+        matches!(u.phase(), Phase::Backoff { .. }),
+        "{:?}",
+        u.phase()
+    );
+}
+
+#[test]
+fn a_notify_service_without_ready_in_time_fails_its_start() {
+    let mut u = Unit::new(notifying());
+    u.on(Event::Deps(Verdict::Ready));
+    u.on(spawned(PID));
+    let late = u.wait(NOTIFY_START).on(Event::UpTimer);
+    assert!(late.contains(&signal_term()), "{late:?}");
+    assert!(!u.svc.is_up());
+    assert_eq!(u.svc.reason.as_deref(), Some("no READY=1 within 90s"));
 }

@@ -1,0 +1,143 @@
+//! sd_notify for `notify: true` services, on the loop: each such service gets an abstract
+//! datagram socket (`NOTIFY_SOCKET`, made at its first start and kept), messages are read
+//! when poll says so, and only those whose sender (SCM_CREDENTIALS) belongs to the live
+//! instance count. `READY=1` and `WATCHDOG=1` go to the service's table; `STATUS=` is
+//! kept for `status`; `MAINPID=`, `STOPPING=1` and `RELOADING=1` are logged.
+
+use super::service::Event;
+use super::Supervisor;
+use crate::logger::{debug, info};
+use crate::sys;
+use std::os::fd::{AsRawFd, RawFd};
+
+pub struct Notify {
+    socket: sys::notify::NotifySocket,
+    /// The last `STATUS=`.
+    pub status: Option<String>,
+    reloading: bool,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("address", &self.socket.address)
+            .finish()
+    }
+}
+
+impl Supervisor {
+    /// What a spawn of unit `i` adds to its environment for sd_notify (nothing without
+    /// `notify`); its socket is made on the first call.
+    pub(super) fn notify_env(&mut self, i: usize) -> std::io::Result<Vec<(String, String)>> {
+        let me = sys::getpid();
+        let u = &mut self.units[i];
+        if !u.cfg.notify {
+            return Ok(Vec::new());
+        }
+        if u.notify.is_none() {
+            let mut tag = [0u8; 6];
+            sys::random_bytes(&mut tag)?;
+            let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+            let name = format!("sysg/{me}/{hex}/{i}");
+            u.notify = Some(Notify {
+                socket: sys::notify::bind(&name)?,
+                status: None,
+                reloading: false,
+            });
+        }
+        let mut env = Vec::new();
+        if let Some(n) = &mut u.notify {
+            n.status = None;
+            env.push(("NOTIFY_SOCKET".to_string(), n.socket.address.clone()));
+        }
+        if let Some(wd) = u.cfg.watchdog {
+            env.push(("WATCHDOG_USEC".to_string(), wd.as_micros().to_string()));
+        }
+        Ok(env)
+    }
+
+    /// The notify sockets to poll, with their units.
+    pub(super) fn notify_fds(&self) -> Vec<(usize, RawFd)> {
+        self.units
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| u.notify.as_ref().map(|n| (i, n.socket.fd.as_raw_fd())))
+            .collect()
+    }
+
+    /// Reads what unit `i`'s socket holds.
+    pub(super) fn on_notify(&mut self, i: usize) {
+        loop {
+            let Some(fd) = self.units[i]
+                .notify
+                .as_ref()
+                .map(|n| n.socket.fd.as_raw_fd())
+            else {
+                return;
+            };
+            let (bytes, pid) = match sys::notify::receive(fd) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return,
+                Err(e) => {
+                    debug!("{}: notify socket: {e}", self.units[i].cfg.name);
+                    return;
+                }
+            };
+            if !pid.is_some_and(|p| self.belongs(i, p)) {
+                debug!(
+                    "{}: notify message from pid {pid:?}, not of its instance: ignored",
+                    self.units[i].cfg.name
+                );
+                continue;
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            for line in text.lines() {
+                self.notify_line(i, line);
+            }
+        }
+    }
+
+    /// Whether `pid` is the live instance of unit `i` or in its process group.
+    fn belongs(&self, i: usize, pid: i32) -> bool {
+        let Some(inst) = self.units[i].svc.live() else {
+            return false;
+        };
+        pid == inst.pid || crate::procfs::stat(pid).is_some_and(|st| st.pgid == inst.pid)
+    }
+
+    fn notify_line(&mut self, i: usize, line: &str) {
+        let name = self.units[i].cfg.name.clone();
+        let Some((key, value)) = line.split_once('=') else {
+            return;
+        };
+        match (key, value) {
+            ("READY", "1") => {
+                let was_reloading = self.units[i]
+                    .notify
+                    .as_mut()
+                    .is_some_and(|n| std::mem::take(&mut n.reloading));
+                if was_reloading {
+                    info!("{name}: reloaded (READY=1 after RELOADING=1)");
+                }
+                self.deliver(i, Event::NotifyReady);
+            }
+            ("WATCHDOG", "1") => self.deliver(i, Event::WatchdogPing),
+            ("STATUS", text) => {
+                if let Some(n) = self.units[i].notify.as_mut() {
+                    n.status = Some(text.chars().take(200).collect());
+                }
+            }
+            ("STOPPING", "1") => info!("{name}: stopping (STOPPING=1)"),
+            ("RELOADING", "1") => {
+                if let Some(n) = self.units[i].notify.as_mut() {
+                    n.reloading = true;
+                }
+                info!("{name}: reloading (RELOADING=1)");
+            }
+            ("MAINPID", pid) => {
+                info!("{name}: MAINPID={pid} (noted; the instance stays the process sysg started)")
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `notify: true` (sd_notify): the service is up on `READY=1` from its own processes,
+//! `STATUS=` shows in status, and with `watchdog` a service that stops sending
+//! `WATCHDOG=1` is restarted as a failure. Messages from other processes are ignored.
+
+mod common;
+use common::*;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
+
+/// Says it is starting, READY=1 once `go` exists, then pings the watchdog every 100 ms
+/// until `hang` exists.
+const NOTIFIER: &str = r#"
+import os, socket, time
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def say(msg):
+    s.sendto(msg.encode(), addr)
+say("STATUS=warming up")
+while not os.path.exists("go"):
+    time.sleep(0.05)
+say("READY=1\nSTATUS=serving")
+while True:
+    if not os.path.exists("hang"):
+        say("WATCHDOG=1")
+    time.sleep(0.1)
+"#;
+
+#[test]
+fn up_on_ready_status_shown_and_a_silent_watchdog_restarts_it() {
+    let w = Sysg::new();
+    std::fs::write(w.proj_file("notifier.py"), NOTIFIER).unwrap();
+    w.start_with(
+        r#"
+        services:
+          db:
+            command: "exec python3 notifier.py"
+            notify: true
+            watchdog: "1s"
+            restart_policy: "on-failure"
+            backoff: "100ms"
+            stop_timeout: "1s"
+          api:
+            command: "exec sleep 100000"
+            depends_on: [db]
+        "#,
+    );
+    let pid = w.wait_running_pid("db", None);
+    let warming = wait_until(DEADLINE, || {
+        w.service("db")
+            .is_some_and(|s| s["notify_status"] == "warming up")
+    });
+    assert!(warming, "{}", w.diagnostics());
+    // Not up without READY=1, however long it runs: api waits.
+    assert!(
+        holds_for(Duration::from_millis(1500), || {
+            w.service("db").is_some_and(|s| s["up"] == false)
+                && w.service("api").is_some_and(|s| s["status"] == "waiting")
+        }),
+        "{}",
+        w.diagnostics()
+    );
+
+    // A process that is not the service's cannot make it ready.
+    let env = environ(pid);
+    let address = env
+        .iter()
+        .find_map(|e| e.strip_prefix("NOTIFY_SOCKET=@"))
+        .expect("NOTIFY_SOCKET in the service's environment")
+        .to_string();
+    let forger = UnixDatagram::unbound().unwrap();
+    let to = SocketAddr::from_abstract_name(address.as_bytes()).unwrap();
+    forger.send_to_addr(b"READY=1\nSTATUS=forged", &to).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let db = w.service("db").unwrap();
+    assert_eq!(db["up"], false, "{db:#}");
+    assert_eq!(db["notify_status"], "warming up", "{db:#}");
+
+    std::fs::write(w.proj_file("go"), "").unwrap();
+    w.wait_running_pid("api", None);
+    let db = w.service("db").unwrap();
+    assert_eq!(db["up"], true, "{db:#}");
+    assert_eq!(db["notify_status"], "serving", "{db:#}");
+    assert!(w.status_text().stdout.contains("Status: \"serving\""));
+    // Pinging: still the same instance well past the watchdog period.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(w.service_pid("db"), Some(pid));
+
+    std::fs::write(w.proj_file("hang"), "").unwrap();
+    w.wait_log_line(&["db: watchdog timeout"]);
+    let replaced = w.wait_running_pid("db", Some(pid));
+    assert_ne!(replaced, pid);
+    assert_eq!(w.service("db").unwrap()["restart_count"], 1);
+    w.run_ok(&["stop"]);
+}
+
+#[test]
+fn watchdog_needs_notify() {
+    let w = Sysg::new();
+    let cfg = w.write_config("services:\n  a:\n    command: x\n    watchdog: 5s\n");
+    let out = w.run(&["validate", "-c", cfg.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.all()
+            .contains("services.a.watchdog: needs notify: true"),
+        "{out}"
+    );
+}
