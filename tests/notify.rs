@@ -84,9 +84,20 @@ fn up_on_ready_status_shown_and_a_silent_watchdog_restarts_it() {
     assert_eq!(db["up"], true, "{db:#}");
     assert_eq!(db["notify_status"], "serving", "{db:#}");
     assert!(w.status_text().stdout.contains("Status: \"serving\""));
-    // Pinging: still the same instance well past the watchdog period.
+    // Pinging: still the same instance well past the watchdog period, an upgrade (the
+    // socket handed over) included.
+    let api_up = wait_until(DEADLINE, || {
+        w.service("api").is_some_and(|s| s["up"] == true)
+    });
+    assert!(api_up, "{}", w.diagnostics());
+    let out = w.run_ok(&["upgrade"]);
+    assert!(out.stdout.starts_with("Upgraded"), "{out}");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(w.service_pid("db"), Some(pid));
+    let status = wait_until(DEADLINE, || {
+        w.service("db").is_some_and(|s| s["up"] == true)
+    });
+    assert!(status, "{}", w.diagnostics());
 
     std::fs::write(w.proj_file("hang"), "").unwrap();
     w.wait_log_line(&["db: watchdog timeout"]);

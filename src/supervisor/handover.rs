@@ -25,6 +25,9 @@ pub struct Handover {
     pub client_fd: Option<i32>,
     pub units: Vec<UnitState>,
     pub pipes: Vec<PipeState>,
+    /// The sd_notify sockets of `notify` services: (service, fd, NOTIFY_SOCKET value).
+    #[serde(default)]
+    pub notify: Vec<(String, i32, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -17,6 +17,22 @@ pub struct Notify {
     reloading: bool,
 }
 
+impl Notify {
+    /// Its descriptor and address, for `sysg upgrade`.
+    pub fn handed(&self) -> (RawFd, String) {
+        (self.socket.fd.as_raw_fd(), self.socket.address.clone())
+    }
+
+    /// The socket an upgrade handed over.
+    pub fn taken_over(fd: std::os::fd::OwnedFd, address: String) -> Notify {
+        Notify {
+            socket: sys::notify::NotifySocket { fd, address },
+            status: None,
+            reloading: false,
+        }
+    }
+}
+
 impl std::fmt::Debug for Notify {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Notify")

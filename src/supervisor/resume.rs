@@ -122,6 +122,29 @@ fn take_over(
             Err(e) => warning!("{}: {e}", p.service),
         }
     }
+    for (service, fd, address) in &h.notify {
+        match (inherited(*fd, "notify socket"), sup.index.get(service)) {
+            (Ok(file), Some(&i)) => {
+                let socket =
+                    super::notify::Notify::taken_over(OwnedFd::from(file), address.clone());
+                sup.units[i].notify = Some(socket);
+            }
+            (Err(e), _) => warning!("{service}: {e}"),
+            _ => {}
+        }
+    }
+    // A watchdog's period starts again here: pings sent during the exec wait in the
+    // socket and are read by the first turn.
+    for i in 0..sup.units.len() {
+        let u = &mut sup.units[i];
+        let (Some(wd), Phase::Running(inst)) = (u.cfg.watchdog, &mut u.svc.phase) else {
+            continue;
+        };
+        inst.watchdog_at = Some(now);
+        let epoch = u.svc.epoch;
+        sup.timers
+            .after(wd, Timer::Unit(i, epoch, service::Timer::Watchdog));
+    }
     for (name, remaining) in backoffs {
         if let Some(&i) = sup.index.get(&name) {
             let epoch = sup.units[i].svc.epoch;

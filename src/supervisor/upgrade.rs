@@ -99,11 +99,6 @@ impl Supervisor {
             if !u.adopted.is_empty() {
                 return Some(format!("{name} has adopted processes"));
             }
-            if u.notify.is_some() && u.svc.live().is_some() {
-                return Some(format!(
-                    "{name} uses notify, whose socket is not handed over by this version"
-                ));
-            }
         }
         None
     }
@@ -175,6 +170,15 @@ impl Supervisor {
                     fd: p.file.as_raw_fd(),
                 })
                 .collect(),
+            notify: self
+                .units
+                .iter()
+                .filter(|u| !u.removed)
+                .filter_map(|u| {
+                    let (fd, address) = u.notify.as_ref()?.handed();
+                    Some((u.cfg.name.clone(), fd, address))
+                })
+                .collect(),
         }
     }
 
@@ -198,6 +202,7 @@ impl Supervisor {
         let mut kept: Vec<RawFd> = vec![handover.listener_fd, handover.lock_fd];
         kept.extend(client_fd);
         kept.extend(handover.pipes.iter().map(|p| p.fd));
+        kept.extend(handover.notify.iter().map(|n| n.1));
         for &fd in &kept {
             if let Err(e) = sys::clear_cloexec(fd) {
                 reclose(&kept);
