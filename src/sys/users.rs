@@ -1,6 +1,8 @@
-//! The user and group databases (`getpwnam_r` and friends, through NSS like every other
-//! program), for `user:` and `group:`. Looked up in the supervisor, never in a spawned
-//! child (which may not allocate).
+//! The user and group databases, for `user:` and `group:`: `/etc/passwd` and
+//! `/etc/group` read directly first (what a container has, and all a statically linked
+//! sysg can use: glibc's NSS needs its shared libraries at run time), then, in a
+//! dynamically linked build, NSS (`getpwnam_r` and friends) for users from elsewhere
+//! (LDAP, sssd). Looked up in the supervisor, never in a spawned child.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -70,7 +72,7 @@ fn account(pw: &libc::passwd) -> Account {
     }
 }
 
-pub fn user_by_name(name: &str) -> io::Result<Option<Account>> {
+fn nss_user_by_name(name: &str) -> io::Result<Option<Account>> {
     let c = c_name(name)?;
     lookup(
         // SAFETY: every pointer is live for the call and the length is the buffer's.
@@ -79,7 +81,7 @@ pub fn user_by_name(name: &str) -> io::Result<Option<Account>> {
     )
 }
 
-pub fn user_by_uid(uid: u32) -> io::Result<Option<Account>> {
+fn nss_user_by_uid(uid: u32) -> io::Result<Option<Account>> {
     lookup(
         // SAFETY: as above.
         |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
@@ -88,7 +90,7 @@ pub fn user_by_uid(uid: u32) -> io::Result<Option<Account>> {
 }
 
 /// The gid of group `name`.
-pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
+fn nss_group_by_name(name: &str) -> io::Result<Option<u32>> {
     let c = c_name(name)?;
     lookup(
         // SAFETY: as above.
@@ -98,7 +100,7 @@ pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
 }
 
 /// Whether group `gid` is in the database.
-pub fn group_known(gid: u32) -> io::Result<bool> {
+fn nss_group_known(gid: u32) -> io::Result<bool> {
     let found = lookup(
         // SAFETY: as above.
         |gr, buf, len, res| unsafe { libc::getgrgid_r(gid, gr, buf, len, res) },
@@ -108,7 +110,7 @@ pub fn group_known(gid: u32) -> io::Result<bool> {
 }
 
 /// Every group `user` is a member of, `gid` included (what `initgroups` would set).
-pub fn group_list(user: &str, gid: u32) -> io::Result<Vec<u32>> {
+fn nss_group_list(user: &str, gid: u32) -> io::Result<Vec<u32>> {
     let c = c_name(user)?;
     let mut n: libc::c_int = 32;
     loop {
@@ -126,4 +128,104 @@ pub fn group_list(user: &str, gid: u32) -> io::Result<Vec<u32>> {
         }
         n = count;
     }
+}
+
+/// glibc's NSS cannot be used from a static binary (it would load libraries of another
+/// glibc, or crash): the files are all it reads then.
+const NSS: bool = !cfg!(target_feature = "crt-static");
+
+fn file_lines(path: &str) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split(':').map(str::to_string).collect())
+        .collect()
+}
+
+fn passwd_entry(f: &[String]) -> Option<Account> {
+    Some(Account {
+        name: f.first()?.clone(),
+        uid: f.get(2)?.parse().ok()?,
+        gid: f.get(3)?.parse().ok()?,
+        home: f.get(5).cloned().unwrap_or_default(),
+        shell: f.get(6).cloned().unwrap_or_default(),
+    })
+}
+
+fn passwd_find(pred: impl Fn(&Account) -> bool) -> Option<Account> {
+    file_lines("/etc/passwd")
+        .iter()
+        .filter_map(|f| passwd_entry(f))
+        .find(|a| pred(a))
+}
+
+/// `(name, gid, members)` of every line of /etc/group.
+fn groups() -> Vec<(String, u32, Vec<String>)> {
+    file_lines("/etc/group")
+        .into_iter()
+        .filter_map(|f| {
+            let gid = f.get(2)?.parse().ok()?;
+            let members = f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((f.first()?.clone(), gid, members))
+        })
+        .collect()
+}
+
+pub fn user_by_name(name: &str) -> io::Result<Option<Account>> {
+    match passwd_find(|a| a.name == name) {
+        Some(a) => Ok(Some(a)),
+        None if NSS => nss_user_by_name(name),
+        None => Ok(None),
+    }
+}
+
+pub fn user_by_uid(uid: u32) -> io::Result<Option<Account>> {
+    match passwd_find(|a| a.uid == uid) {
+        Some(a) => Ok(Some(a)),
+        None if NSS => nss_user_by_uid(uid),
+        None => Ok(None),
+    }
+}
+
+/// The gid of group `name`.
+pub fn group_by_name(name: &str) -> io::Result<Option<u32>> {
+    match groups().into_iter().find(|g| g.0 == name) {
+        Some(g) => Ok(Some(g.1)),
+        None if NSS => nss_group_by_name(name),
+        None => Ok(None),
+    }
+}
+
+/// Whether group `gid` is in the database.
+pub fn group_known(gid: u32) -> io::Result<bool> {
+    if groups().iter().any(|g| g.1 == gid) {
+        return Ok(true);
+    }
+    if NSS {
+        return nss_group_known(gid);
+    }
+    Ok(false)
+}
+
+/// Every group `user` is a member of, `gid` included (what `initgroups` would set).
+pub fn group_list(user: &str, gid: u32) -> io::Result<Vec<u32>> {
+    if NSS {
+        return nss_group_list(user, gid);
+    }
+    let mut list = vec![gid];
+    for (_, g, members) in groups() {
+        if members.iter().any(|m| m == user) && !list.contains(&g) {
+            list.push(g);
+        }
+    }
+    Ok(list)
 }
