@@ -119,3 +119,29 @@ fn watchdog_needs_notify() {
         "{out}"
     );
 }
+
+#[test]
+fn systemd_notify_makes_a_service_ready() {
+    let Some(tool) = find_program("systemd-notify") else {
+        skip::host_dependent("systemd-notify is not installed");
+        return;
+    };
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        r#"
+        services:
+          a:
+            command: "sleep 0.2; {tool} --ready --status=via-systemd-notify; exec sleep {n}"
+            notify: true
+        "#,
+        tool = tool.display()
+    ));
+    let up = wait_until(DEADLINE, || w.service("a").is_some_and(|s| s["up"] == true));
+    assert!(up, "{}", w.diagnostics());
+    assert_eq!(
+        w.service("a").unwrap()["notify_status"],
+        "via-systemd-notify"
+    );
+    w.run_ok(&["stop"]);
+}
