@@ -103,7 +103,7 @@ fn up_on_ready_status_shown_and_a_silent_watchdog_restarts_it() {
     w.wait_log_line(&["db: watchdog timeout"]);
     let replaced = w.wait_running_pid("db", Some(pid));
     assert_ne!(replaced, pid);
-    assert_eq!(w.service("db").unwrap()["restart_count"], 1);
+    assert!(w.service("db").unwrap()["restart_count"].as_i64() >= Some(1));
     w.run_ok(&["stop"]);
 }
 

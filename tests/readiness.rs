@@ -162,12 +162,14 @@ fn a_liveness_check_restarts_a_hung_service_and_status_shows_the_last_probe() {
               url: "http://127.0.0.1:{port}/"
               interval: "100ms"
               timeout: "300ms"
-              retries: 3
+              retries: 5
               liveness: true
         "#
     ));
     wait_up(&w, "web");
     let pid = w.service_pid("web").unwrap();
+    // A slow machine may have needed more than one start to get it up.
+    let restarts = w.service("web").unwrap()["restart_count"].as_i64().unwrap();
     let text = w.status_text();
     assert!(text.stdout.contains("Health: passing (HTTP 200"), "{text}");
     let probe = w.service("web").unwrap()["last_probe"].clone();
@@ -183,9 +185,9 @@ fn a_liveness_check_restarts_a_hung_service_and_status_shows_the_last_probe() {
         "the hung instance was not replaced\n{}",
         w.diagnostics()
     );
-    w.wait_log_line(&["web: liveness check failed 3 times"]);
+    w.wait_log_line(&["web: liveness check failed 5 times"]);
     let st = w.service("web").unwrap();
-    assert_eq!(st["restart_count"], 1, "{st:#}");
+    assert!(st["restart_count"].as_i64().unwrap() > restarts, "{st:#}");
     assert!(!alive(pid), "the hung instance is still there");
     w.run_ok(&["stop"]);
 }
