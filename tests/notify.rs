@@ -92,6 +92,11 @@ fn up_on_ready_status_shown_and_a_silent_watchdog_restarts_it() {
     assert!(api_up, "{}", w.diagnostics());
     let out = w.run_ok(&["upgrade"]);
     assert!(out.stdout.starts_with("Upgraded"), "{out}");
+    assert_eq!(
+        w.service("db").unwrap()["notify_status"],
+        "serving",
+        "kept across it"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(w.service_pid("db"), Some(pid));
     let status = wait_until(DEADLINE, || {

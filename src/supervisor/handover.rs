@@ -28,6 +28,9 @@ pub struct Handover {
     /// The sd_notify sockets of `notify` services: (service, fd, NOTIFY_SOCKET value).
     #[serde(default)]
     pub notify: Vec<(String, i32, String)>,
+    /// Their last `STATUS=`: (service, text).
+    #[serde(default)]
+    pub notify_status: Vec<(String, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

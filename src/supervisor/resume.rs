@@ -125,8 +125,13 @@ fn take_over(
     for (service, fd, address) in &h.notify {
         match (inherited(*fd, "notify socket"), sup.index.get(service)) {
             (Ok(file), Some(&i)) => {
-                let socket =
+                let mut socket =
                     super::notify::Notify::taken_over(OwnedFd::from(file), address.clone());
+                socket.status = h
+                    .notify_status
+                    .iter()
+                    .find(|(name, _)| name == service)
+                    .map(|(_, text)| text.clone());
                 sup.units[i].notify = Some(socket);
             }
             (Err(e), _) => warning!("{service}: {e}"),

@@ -179,6 +179,15 @@ impl Supervisor {
                     Some((u.cfg.name.clone(), fd, address))
                 })
                 .collect(),
+            notify_status: self
+                .units
+                .iter()
+                .filter(|u| !u.removed)
+                .filter_map(|u| {
+                    let text = u.notify.as_ref()?.status.clone()?;
+                    Some((u.cfg.name.clone(), text))
+                })
+                .collect(),
         }
     }
 
