@@ -18,6 +18,7 @@ mod logfile;
 mod notify;
 mod output;
 mod persist;
+mod pipes;
 mod plan;
 mod policy;
 mod prestart;
@@ -47,7 +48,7 @@ use crate::paths::Paths;
 use crate::sys;
 use children::{Workers, MARKER_SERVICE, MARKER_STATE_DIR};
 use control::Client;
-use output::{Output, Pipe, ReadOutcome};
+use output::{Output, Pipe};
 use requests::Waiter;
 use service::{Event, StopIntent};
 use std::collections::{HashMap, VecDeque};
@@ -504,44 +505,6 @@ impl Supervisor {
             if !changed {
                 break;
             }
-        }
-    }
-
-    // ----- output ---------------------------------------------------------------------
-
-    fn on_pipes(&mut self, ready: &[i16]) {
-        let mut closed = Vec::new();
-        let mut ready_now = Vec::new();
-        for (idx, &rev) in ready.iter().enumerate() {
-            if rev == 0 {
-                continue;
-            }
-            let pipe = &mut self.pipes[idx];
-            if let ReadOutcome::Closed = self.output.read(pipe) {
-                closed.push(idx);
-            }
-            if std::mem::take(&mut pipe.ready_hit) {
-                ready_now.push(pipe.service.clone());
-            }
-        }
-        for name in ready_now {
-            // `health_check.log` passed: up now, not at the next probe interval.
-            if let Some(&i) = self.index.get(&name) {
-                let ev = Event::ProbeResult {
-                    healthy: true,
-                    detail: "its output said it is ready".into(),
-                };
-                self.deliver(i, ev);
-            }
-        }
-        for idx in closed.into_iter().rev() {
-            self.pipes.swap_remove(idx);
-        }
-    }
-
-    fn apply_log_limits(&mut self) {
-        for u in &self.units {
-            self.output.set_limits(&u.cfg.name, u.cfg.logs);
         }
     }
 

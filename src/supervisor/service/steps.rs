@@ -459,3 +459,71 @@ pub(super) fn liveness_result(
     inst.probe_failures = failures;
     begin_stop(spec, next, out, Leader::Alive(inst), StopIntent::Unhealthy);
 }
+
+/// How an instance that failed before it was up is stopped: handed back to the old one
+/// in a rolling restart, else as unhealthy.
+pub(super) fn not_up_intent(svc: &Service) -> StopIntent {
+    if rolling_back(svc) {
+        StopIntent::RollBack
+    } else {
+        StopIntent::Unhealthy
+    }
+}
+
+/// The instance will not get up (`why`): it is stopped as a failure.
+pub(super) fn failed_before_up(
+    spec: &Spec,
+    svc: &Service,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    inst: &Instance,
+    why: String,
+) {
+    out.push(log(
+        Level::Warn,
+        format!("{}: {why}; stopping it", spec.name),
+    ));
+    next.reason = Some(why);
+    begin_stop(
+        spec,
+        next,
+        out,
+        Leader::Alive(inst.clone()),
+        not_up_intent(svc),
+    );
+}
+
+/// `Timer::Watchdog` fired: a `WATCHDOG=1` within the period arms what is left of it;
+/// none is a failure.
+pub(super) fn watchdog_due(
+    spec: &Spec,
+    next: &mut Service,
+    out: &mut Vec<Action>,
+    inst: &Instance,
+    now: Instant,
+) {
+    let Some(wd) = spec.watchdog else {
+        return;
+    };
+    let since = now.saturating_duration_since(inst.watchdog_at.unwrap_or(inst.started));
+    if since < wd {
+        out.push(Action::Arm(Timer::Watchdog, wd - since));
+        return;
+    }
+    let why = format!(
+        "watchdog timeout: no WATCHDOG=1 for {:.1}s",
+        since.as_secs_f64()
+    );
+    out.push(log(
+        Level::Warn,
+        format!("{}: {why}; stopping it", spec.name),
+    ));
+    next.reason = Some(why);
+    begin_stop(
+        spec,
+        next,
+        out,
+        Leader::Alive(inst.clone()),
+        StopIntent::Unhealthy,
+    );
+}

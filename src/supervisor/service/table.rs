@@ -301,20 +301,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
         // ----- running -------------------------------------------------------------
         (Phase::Running(inst), Event::UpTimer) if !inst.up && spec.notify => {
             let why = format!("no READY=1 within {}s", NOTIFY_START.as_secs());
-            out.push(log(Level::Warn, format!("{name}: {why}; stopping it")));
-            next.reason = Some(why);
-            let intent = if rolling_back(svc) {
-                StopIntent::RollBack
-            } else {
-                StopIntent::Unhealthy
-            };
-            begin_stop(
-                spec,
-                &mut next,
-                &mut out,
-                Leader::Alive(inst.clone()),
-                intent,
-            );
+            failed_before_up(spec, svc, &mut next, &mut out, inst, why);
         }
         (Phase::Running(inst), Event::UpTimer) if !inst.up => {
             up_now(spec, &mut next, &mut out);
@@ -333,27 +320,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             }
         }
         (Phase::Running(inst), Event::WatchdogDue) if inst.up => {
-            if let Some(wd) = spec.watchdog {
-                let last = inst.watchdog_at.unwrap_or(inst.started);
-                let since = now.saturating_duration_since(last);
-                if since < wd {
-                    out.push(Action::Arm(Timer::Watchdog, wd - since));
-                } else {
-                    let why = format!(
-                        "watchdog timeout: no WATCHDOG=1 for {:.1}s",
-                        since.as_secs_f64()
-                    );
-                    out.push(log(Level::Warn, format!("{name}: {why}; stopping it")));
-                    next.reason = Some(why);
-                    begin_stop(
-                        spec,
-                        &mut next,
-                        &mut out,
-                        Leader::Alive(inst.clone()),
-                        StopIntent::Unhealthy,
-                    );
-                }
-            }
+            watchdog_due(spec, &mut next, &mut out, inst, now);
         }
         (Phase::Running(inst), Event::ProbeDue) if !inst.up || live_checked(spec) => {
             out.push(Action::Probe)
@@ -431,12 +398,13 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                     Phase::Running(i) => i.clone(),
                     _ => inst.clone(),
                 };
-                let intent = if rolling_back(svc) {
-                    StopIntent::RollBack
-                } else {
-                    StopIntent::Unhealthy
-                };
-                begin_stop(spec, &mut next, &mut out, Leader::Alive(inst), intent);
+                begin_stop(
+                    spec,
+                    &mut next,
+                    &mut out,
+                    Leader::Alive(inst),
+                    not_up_intent(svc),
+                );
             }
         }
         (Phase::Running(inst), Event::Stop { intent, .. }) => {
