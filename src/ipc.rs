@@ -46,7 +46,7 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<StatusReport>,
+    pub status: Option<Box<StatusReport>>,
 }
 
 impl Response {
@@ -73,6 +73,9 @@ pub struct StatusReport {
     pub supervisor_pid: Option<i32>,
     pub config: Option<PathBuf>,
     pub services: Vec<ServiceStatus>,
+    /// What holds services' processes together: cgroup v2, or process groups (why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
 }
 
 /// Lifecycle state names exactly as SPEC §6 lists them.
@@ -131,6 +134,21 @@ pub struct ServiceStatus {
     /// What a `notify` service last said with `STATUS=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_status: Option<String>,
+    /// The live instance's cgroup, when cgroups are in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupStatus>,
+}
+
+/// A live instance's cgroup and what it limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupStatus {
+    /// As the hierarchy names it: `/sysg.…/api.service/3`.
+    pub path: String,
+    /// `memory.max` and `pids.max`, where set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

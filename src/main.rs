@@ -1,6 +1,7 @@
 //! `sysg`: a small process supervisor. Parses the command line, runs one command, prints
 //! at most one error, and exits with the code the error maps to.
 
+mod cgroup;
 mod cli;
 mod client;
 mod commands;

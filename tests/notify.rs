@@ -150,3 +150,77 @@ fn systemd_notify_makes_a_service_ready() {
     );
     w.run_ok(&["stop"]);
 }
+
+/// A daemon in the old style: the process sysg starts forks, the child says
+/// `MAINPID=<itself>` and `READY=1`, and the parent exits 0.
+const FORKING: &str = r#"
+import os, socket, time
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+if os.fork() > 0:
+    # The parent waits until the child is announced, then leaves.
+    while not os.path.exists("announced"):
+        time.sleep(0.02)
+    os._exit(0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(("MAINPID=%d\nREADY=1" % os.getpid()).encode(), addr)
+open("daemon.pid.tmp", "w").write(str(os.getpid()))
+os.rename("daemon.pid.tmp", "daemon.pid")
+open("announced", "w").close()
+while True:
+    time.sleep(1)
+"#;
+
+#[test]
+fn mainpid_moves_the_instance_to_the_process_it_names() {
+    let w = Sysg::new();
+    std::fs::write(w.proj_file("forking.py"), FORKING).unwrap();
+    w.start_with(
+        r#"
+        services:
+          legacy:
+            command: "python3 forking.py"
+            notify: true
+            restart_policy: "on-failure"
+            backoff: "100ms"
+        "#,
+    );
+    let first = w.wait_running_pid("legacy", None);
+    let daemon: i32 = w.wait_file("daemon.pid").trim().parse().unwrap();
+    assert_ne!(daemon, first);
+    // The first process exits 0; the instance lives on as the daemon, up.
+    assert!(wait_until(DEADLINE, || exited(first)));
+    let moved = wait_until(DEADLINE, || {
+        w.service("legacy")
+            .is_some_and(|s| s["pid"] == daemon && s["up"] == true && s["status"] == "running")
+    });
+    assert!(moved, "{}", w.diagnostics());
+    assert!(
+        holds_for(Duration::from_millis(500), || w
+            .service("legacy")
+            .is_some_and(
+                |s| s["status"] == "running" && s["restart_count"] == 0
+            )),
+        "the first process's exit was taken for the instance's\n{}",
+        w.diagnostics()
+    );
+    assert!(w
+        .run_ok(&["status", "-s", "legacy"])
+        .stdout
+        .contains(&format!("Main PID: {daemon}")));
+    w.wait_log_line(&["legacy: main process is now pid", "MAINPID="]);
+    // The daemon's death is the instance's: a failure, restarted by the policy.
+    std::fs::remove_file(w.proj_file("announced")).unwrap();
+    std::fs::remove_file(w.proj_file("daemon.pid")).unwrap();
+    kill(daemon, libc::SIGKILL);
+    let again: i32 = w.wait_file("daemon.pid").trim().parse().unwrap();
+    assert_ne!(again, daemon);
+    let restarted = wait_until(DEADLINE, || {
+        w.service("legacy")
+            .is_some_and(|s| s["pid"] == again && s["restart_count"] == 1)
+    });
+    assert!(restarted, "{}", w.diagnostics());
+    w.run_ok(&["stop"]);
+    assert!(wait_until(DEADLINE, || exited(again)));
+}

@@ -18,7 +18,8 @@ fn status_bounded(service: Option<&str>, json: bool) -> Result<i32> {
     };
     let (mut report, code) = match client::call(&paths, &req, client::REPLY_TIMEOUT) {
         Ok(resp) => (
-            resp.status
+            *resp
+                .status
                 .ok_or_else(|| Error::msg("supervisor sent no status"))?,
             0,
         ),
@@ -74,6 +75,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
             stopped_by_request: rec.stopped_by_request,
             last_probe: None,
             notify_status: None,
+            cgroup: None,
         })
         .collect();
     mark_leftovers(paths, &mut services);
@@ -88,6 +90,7 @@ pub fn last_known(paths: &crate::paths::Paths, service: Option<&str>) -> Result<
     Ok(StatusReport {
         supervisor_pid: None,
         config: crate::state::read_config_hint(paths),
+        containment: None,
         services,
     })
 }

@@ -87,11 +87,18 @@ fn render_service(
     }
     let Some(pid) = svc.pid else { return };
     let _ = writeln!(out, " Main PID: {pid}");
+    let cgroup = svc.cgroup.as_ref();
     if let Some(tasks) = svc.tasks {
-        let _ = writeln!(out, "    Tasks: {tasks} (limit: N/A)");
+        let limit = cgroup
+            .and_then(|c| c.pids_max)
+            .map_or_else(|| "N/A".to_string(), |n| n.to_string());
+        let _ = writeln!(out, "    Tasks: {tasks} (limit: {limit})");
     }
     if let Some(rss) = svc.rss_bytes {
-        let _ = writeln!(out, "   Memory: {}", format_memory(rss));
+        let max = cgroup
+            .and_then(|c| c.memory_max)
+            .map_or_else(String::new, |m| format!(" (max: {})", format_memory(m)));
+        let _ = writeln!(out, "   Memory: {}{max}", format_memory(rss));
     }
     if let Some(cpu) = svc.cpu_s {
         let _ = writeln!(out, "      CPU: {cpu:.3}s");
@@ -110,6 +117,9 @@ fn render_service(
             "   Health: {verdict} ({}{when})",
             escape_control(&p.detail)
         );
+    }
+    if let Some(c) = cgroup {
+        let _ = writeln!(out, "   CGroup: {}", escape_control(&c.path));
     }
     if !svc.processes.is_empty() {
         // The service runs in its own group, led by the main process.

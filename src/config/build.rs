@@ -90,6 +90,7 @@ pub(super) fn defaults(name: &str, dir: &Path) -> Service {
         run_as: None,
         umask: None,
         limits: Vec::new(),
+        cgroup_limits: Default::default(),
         notify: false,
         watchdog: None,
     }
@@ -469,7 +470,7 @@ impl Builder<'_> {
         s.run_as = self.run_as(&f, &at);
         s.umask = f.get("umask").and_then(|v| self.umask(v, &at("umask")));
         if let Some(v) = f.get("limits") {
-            s.limits = self.limits(v, &at("limits"));
+            (s.limits, s.cgroup_limits) = self.limits(v, &at("limits"));
         }
         if let Some(v) = f.get("deployment") {
             s.deployment = self.deployment(v, &at("deployment"));

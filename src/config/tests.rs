@@ -509,3 +509,27 @@ fn deployment_takes_a_strategy_and_a_grace_period() {
         ["4:18: services.web.deployment.strategy: unknown strategy 'blue-green' (expected immediate or rolling)"]
     );
 }
+
+#[test]
+fn cgroup_limits_are_checked_for_form_before_the_host_is_asked() {
+    let yaml = "\
+services:
+  api:
+    command: x
+    limits:
+      memory: lots
+      memory_high: -5
+      cpu: \"abc%\"
+      pids: many
+";
+    let got = errors(yaml);
+    assert_eq!(
+        got,
+        [
+            "5:7: services.api.limits.memory: invalid size \"lots\": expected an integer with a unit (B, KB, MB, GB; 1 KB = 1024 B), e.g. \"50MB\" (or \"max\")",
+            "6:7: services.api.limits.memory_high: invalid size \"-5\": expected an integer with a unit (B, KB, MB, GB; 1 KB = 1024 B), e.g. \"50MB\" (or \"max\")",
+            "7:7: services.api.limits.cpu: expected a share of one CPU such as \"50%\" or \"200%\", got \"abc%\"",
+            "8:7: services.api.limits.pids: expected a number or \"max\", got \"many\"",
+        ]
+    );
+}

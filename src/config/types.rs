@@ -59,6 +59,8 @@ pub struct Service {
     pub umask: Option<u32>,
     /// `limits:`, set with `setrlimit` in the child before exec.
     pub limits: Vec<Limit>,
+    /// `limits:` applied through the instance's cgroup (memory, pids, CPU share).
+    pub cgroup_limits: crate::cgroup::Limits,
     /// `notify: true`: the service speaks sd_notify; it is up on `READY=1`.
     pub notify: bool,
     /// `watchdog:` (with `notify`): `WATCHDOG=1` must come at least this often.

@@ -37,13 +37,17 @@ impl Supervisor {
                 self.signal_adopted(i, sig);
             }
             Action::KillAll => self.kill_all(i),
-            Action::SignalRetired { pid, sig } => {
-                // It leads its group; the leader itself too, should the group be gone.
-                let _ = sys::killpg(pid, sig);
+            Action::SignalRetired { pid, group, sig } => {
+                // Its group; the main process itself too, should it be outside it.
+                let _ = sys::killpg(group, sig);
                 let _ = sys::kill(pid, sig);
+                self.signal_retiring_leaf(i, group, sig);
             }
             Action::RollDone { ok, message } => self.roll_done(i, ok, message),
-            Action::Reinstated { new_spec } => self.reinstated(i, new_spec),
+            Action::Reinstated { new_spec } => {
+                self.retiring_leaf_over(i, true);
+                self.reinstated(i, new_spec);
+            }
             Action::Arm(timer, after) => {
                 let epoch = self.units[i].svc.epoch;
                 self.timers.after(after, Timer::Unit(i, epoch, timer));
@@ -125,13 +129,25 @@ impl Supervisor {
                 }
             }
         };
+        let cgroup = match self
+            .new_leaf(i)
+            .and_then(|l| l.map(|l| l.procs_file()).transpose())
+        {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                return Event::SpawnFailed {
+                    error: format!("cannot give it a cgroup: {e}"),
+                }
+            }
+        };
         let u = &self.units[i];
         let spawned = u
             .cfg
             .environment()
             .map_err(std::io::Error::other)
             .and_then(|env| {
-                children::spawn_service(&u.cfg, &env, &extra, &self.paths.dir).map(|s| (s, env))
+                children::spawn_service(&u.cfg, &env, &extra, &self.paths.dir, cgroup.as_ref())
+                    .map(|s| (s, env))
             });
         match spawned {
             Ok((s, env)) => {

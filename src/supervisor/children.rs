@@ -44,7 +44,7 @@ pub fn spawn(
     state_dir: &Path,
 ) -> io::Result<Spawned> {
     let env = svc.environment().map_err(io::Error::other)?;
-    spawn_with_env(svc, &env, command, extra, state_dir, false)
+    spawn_with_env(svc, &env, command, extra, state_dir, Spawning::default())
 }
 
 /// Spawns the service's own command: the program itself when the command has no shell
@@ -54,11 +54,23 @@ pub fn spawn_service(
     env: &[(String, String)],
     extra: &[(String, String)],
     state_dir: &Path,
+    cgroup: Option<&File>,
 ) -> io::Result<Spawned> {
-    spawn_with_env(svc, env, &svc.command, extra, state_dir, svc.exec)
+    let spawn = Spawning {
+        plain: svc.exec,
+        cgroup: cgroup.map(AsRawFd::as_raw_fd),
+    };
+    spawn_with_env(svc, env, &svc.command, extra, state_dir, spawn)
 }
 
-/// `spawn` with the service's environment already read (env files can be slow); `plain`:
+/// How `spawn_with_env` runs a command: `plain`: the program itself if the command
+/// allows; `cgroup`: the `cgroup.procs` the child moves itself into.
+#[derive(Default)]
+pub struct Spawning {
+    pub plain: bool,
+    pub cgroup: Option<std::os::fd::RawFd>,
+}
+
 /// The uid, gid and supplementary groups (the user's, from the group database, as
 /// `initgroups` would set them; only the gid when just `group:` is given).
 fn credentials(run: &crate::config::RunAs) -> io::Result<crate::sys::spawn::Creds> {
@@ -73,14 +85,14 @@ fn credentials(run: &crate::config::RunAs) -> io::Result<crate::sys::spawn::Cred
     })
 }
 
-/// run the program itself if the command allows.
+/// `spawn` with the service's environment already read (env files can be slow).
 pub fn spawn_with_env(
     svc: &Service,
     env: &[(String, String)],
     command: &str,
     extra: &[(String, String)],
     state_dir: &Path,
-    plain: bool,
+    how: Spawning,
 ) -> io::Result<Spawned> {
     use crate::sys::spawn::{self, above_stdio, c_string, env_entry};
     // The supervisor's own environment, less what must not pass on: the daemon
@@ -115,7 +127,8 @@ pub fn spawn_with_env(
     let (err_r, err_w) = crate::sys::pipe()?;
     let (out_w, err_w) = (above_stdio(out_w)?, above_stdio(err_w)?);
     let path = vars.get(OsStr::new("PATH")).and_then(|p| p.to_str());
-    let direct = plain
+    let direct = how
+        .plain
         .then(|| super::command::plain_words(command))
         .flatten()
         .and_then(|words| {
@@ -151,6 +164,7 @@ pub fn spawn_with_env(
         death_signal: Some(libc::SIGTERM),
         creds: svc.run_as.as_ref().map(credentials).transpose()?,
         umask: svc.umask,
+        cgroup_procs: how.cgroup,
         limits: svc
             .limits
             .iter()
@@ -223,7 +237,14 @@ impl Link {
             .registry
             .lock()
             .map_err(|_| io::Error::other("worker registry poisoned"))?;
-        let spawned = spawn_with_env(svc, &env, command, extra, &self.state_dir, false)?;
+        let spawned = spawn_with_env(
+            svc,
+            &env,
+            command,
+            extra,
+            &self.state_dir,
+            Spawning::default(),
+        )?;
         reg.insert(spawned.pid, tx);
         Ok((spawned, rx))
     }

@@ -47,6 +47,9 @@ pub struct UnitState {
     pub start_ticks: Option<u64>,
     pub spawned_env: Option<Vec<(String, String)>>,
     pub cron_history: Vec<CronRun>,
+    /// The live instance's cgroup, when cgroups are in use.
+    #[serde(default)]
+    pub cgroup: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,6 +58,9 @@ pub enum PhaseState {
     /// An instance that is up (an upgrade waits for those that are not).
     Running {
         pid: i32,
+        /// Its process group, when not led by `pid` (`MAINPID=` moved it).
+        #[serde(default)]
+        group: Option<i32>,
         /// How long it has been running: its `started` is rebuilt from this.
         running_ms: u64,
         restarted: bool,

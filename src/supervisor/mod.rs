@@ -7,6 +7,7 @@ mod actions;
 mod adopt;
 mod children;
 mod command;
+mod contain;
 mod control;
 mod cron;
 mod cron_fire;
@@ -160,6 +161,10 @@ pub struct Supervisor {
     flush_armed: bool,
     /// The last reap stopped at its batch size: children may still be waiting.
     reap_pending: bool,
+    /// The cgroup tree instances run in, when cgroups are in use.
+    cgroups: Option<crate::cgroup::Tree>,
+    /// How the services are contained, as status says it.
+    containment: String,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -240,6 +245,8 @@ impl Supervisor {
             last_flush: None,
             flush_armed: false,
             reap_pending: false,
+            cgroups: started.cgroups,
+            containment: started.containment,
             _pid_lock: started.pid_lock,
         })
     }
@@ -529,6 +536,7 @@ impl Supervisor {
 
     fn finish(&mut self) -> i32 {
         self.sweep_escapees();
+        self.close_tree();
         for pipe in &mut self.pipes {
             self.output.drain(pipe);
         }

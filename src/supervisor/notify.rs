@@ -2,11 +2,11 @@
 //! datagram socket (`NOTIFY_SOCKET`, made at its first start and kept), messages are read
 //! when poll says so, and only those whose sender (SCM_CREDENTIALS) belongs to the live
 //! instance count. `READY=1` and `WATCHDOG=1` go to the service's table; `STATUS=` is
-//! kept for `status`; `MAINPID=`, `STOPPING=1` and `RELOADING=1` are logged.
+//! kept for `status`; `MAINPID=` moves the instance to the process it names; `STOPPING=1` and `RELOADING=1` are logged.
 
 use super::service::Event;
 use super::Supervisor;
-use crate::logger::{debug, info};
+use crate::logger::{debug, info, warning};
 use crate::sys;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -113,12 +113,39 @@ impl Supervisor {
         }
     }
 
-    /// Whether `pid` is the live instance of unit `i` or in its process group.
+    /// Whether `pid` is the live instance of unit `i`, in its process group or in its
+    /// cgroup.
     fn belongs(&self, i: usize, pid: i32) -> bool {
         let Some(inst) = self.units[i].svc.live() else {
             return false;
         };
-        pid == inst.pid || crate::procfs::stat(pid).is_some_and(|st| st.pgid == inst.pid)
+        pid == inst.pid
+            || crate::procfs::stat(pid).is_some_and(|st| st.pgid == inst.group)
+            || self.leaf_pids(i).is_some_and(|pids| pids.contains(&pid))
+    }
+
+    /// `MAINPID=`: the named process is the instance's main process from now on (a
+    /// daemon whose first process forks and exits), if it is one of the instance's and
+    /// will be ours to reap: our child, or one that comes to us (the subreaper) when its
+    /// parent exits.
+    fn main_pid(&mut self, i: usize, text: &str) {
+        let name = self.units[i].cfg.name.clone();
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            warning!("{name}: MAINPID={text} is not a pid: ignored");
+            return;
+        };
+        let alive = crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z');
+        let reapable =
+            self.subreaper || crate::procfs::stat(pid).is_some_and(|s| s.ppid == sys::getpid());
+        if !(alive && reapable && self.belongs(i, pid)) {
+            warning!("{name}: MAINPID={pid} is not a live process of its instance: ignored");
+            return;
+        }
+        self.deliver(i, Event::MainPid { pid });
+        if self.units[i].svc.live().is_some_and(|r| r.pid == pid) {
+            self.units[i].start_ticks = crate::procfs::start_time_ticks(pid);
+            self.pids_dirty = true;
+        }
     }
 
     fn notify_line(&mut self, i: usize, line: &str) {
@@ -150,9 +177,7 @@ impl Supervisor {
                 }
                 info!("{name}: reloading (RELOADING=1)");
             }
-            ("MAINPID", pid) => {
-                info!("{name}: MAINPID={pid} (noted; the instance stays the process sysg started)")
-            }
+            ("MAINPID", pid) => self.main_pid(i, pid),
             _ => {}
         }
     }

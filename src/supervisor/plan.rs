@@ -63,7 +63,10 @@ pub fn diff(
     restart("exec", old.exec != new.exec);
     restart("user", old.run_as != new.run_as);
     restart("umask", old.umask != new.umask);
-    restart("limits", old.limits != new.limits);
+    restart(
+        "limits",
+        old.limits != new.limits || old.cgroup_limits != new.cgroup_limits,
+    );
     restart("notify", old.notify != new.notify);
     restart("watchdog", old.watchdog != new.watchdog);
     let probe = |s: &Service| s.health_check.as_ref().map(|h| format!("{:?}", h.probe));

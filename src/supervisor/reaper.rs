@@ -61,6 +61,8 @@ impl Supervisor {
             let exited: Vec<usize> = reaped
                 .iter()
                 .filter_map(|(pid, _)| match owners.get(pid) {
+                    // In a cgroup, nothing of an instance can stray.
+                    Some(&(i, false)) if self.units[i].leaves.live.is_some() => None,
                     Some(&(i, false)) => Some(i),
                     Some(_) => None,
                     None => self
@@ -74,6 +76,7 @@ impl Supervisor {
                 if let Some(&i) = retired.get(&pid) {
                     self.pids_dirty = true;
                     self.deliver(i, Event::RetiredExited { status });
+                    self.retiring_leaf_over(i, false);
                     continue;
                 }
                 match owners.get(&pid) {
@@ -84,7 +87,11 @@ impl Supervisor {
                             self.deliver(i, Event::AddressInUse);
                         }
                         let survivors = self.survivors(i);
+                        let oom = self.oom_kills_since(i);
                         self.deliver(i, Event::LeaderExited { status, survivors });
+                        if oom > 0 {
+                            self.note_oom(i, oom);
+                        }
                     }
                     None if self.workers.route_exit(pid, status) => {}
                     None => debug!("reaped orphan pid {pid} ({})", status.describe()),
@@ -124,6 +131,7 @@ impl Supervisor {
                 self.deliver(i, Event::GroupGone);
             }
         }
+        self.remove_spent_leaves();
     }
 
     pub(super) fn known(&self) -> Known {
@@ -137,7 +145,7 @@ impl Supervisor {
             known.leaders.extend(u.svc.live().map(|r| r.pid));
             // A rolling restart's old instance leads its own group.
             known.leaders.extend(u.svc.retiring_pid());
-            known.groups.extend(u.svc.retiring_pid());
+            known.groups.extend(u.svc.retiring_group());
             known.leaders.extend(u.svc.check_pid());
             known.groups.extend(u.svc.group());
             known.groups.extend(u.svc.check_pid());
@@ -176,6 +184,9 @@ impl Supervisor {
     /// group is checked before the escapees: a process leaving the group for us is seen
     /// in one place or the other, never in neither.
     pub(super) fn survivors(&mut self, i: usize) -> usize {
+        if let Some(pids) = self.leaf_pids(i) {
+            return pids.len();
+        }
         // Asked when the leader has just been reaped: whether its group lives on.
         let group = self.group_of(i).filter(|&g| sys::group_exists(g));
         let members = match group {
@@ -214,6 +225,9 @@ impl Supervisor {
     /// Every live process of unit `i` (its group and its marked escapees): what a kill
     /// deadline counts and kills.
     pub(super) fn leftovers(&mut self, i: usize) -> Vec<i32> {
+        if let Some(pids) = self.leaf_pids(i) {
+            return pids;
+        }
         let group = self.group_of(i);
         let mut pids: Vec<i32> = match group {
             Some(pgid) => self
@@ -242,6 +256,13 @@ impl Supervisor {
     pub(super) fn marked(&mut self, i: usize) -> Vec<i32> {
         let name = self.units[i].cfg.name.clone();
         let group = self.units[i].svc.group();
+        if let Some(pids) = self.leaf_pids(i) {
+            // In a cgroup: its processes outside the group, no markers needed.
+            return pids
+                .into_iter()
+                .filter(|&p| crate::procfs::stat(p).is_some_and(|s| Some(s.pgid) != group))
+                .collect();
+        }
         self.census()
             .marked
             .get(&name)
@@ -267,6 +288,9 @@ impl Supervisor {
     /// reused pid is never signalled). Escapees born since are found by the kill
     /// deadline's fresh count and the final sweep.
     fn marked_to_signal(&mut self, i: usize) -> Vec<i32> {
+        if self.units[i].leaves.live.is_some() {
+            return self.marked(i);
+        }
         let fresh = self.survey.census.is_some();
         let recent = match &self.survey.recent {
             Some((taken, census)) if !fresh && taken.elapsed() < RECENT_CENSUS => census,
@@ -289,6 +313,9 @@ impl Supervisor {
 
     /// SIGKILL to unit `i`'s group and to every survivor.
     pub(super) fn kill_all(&mut self, i: usize) {
+        if self.kill_leaf(i) {
+            return;
+        }
         let survivors = self.leftovers(i);
         if let Some(pgid) = self.group_of(i) {
             let _ = sys::killpg(pgid, libc::SIGKILL);

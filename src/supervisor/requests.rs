@@ -260,14 +260,21 @@ impl Supervisor {
             supervisor_pid: Some(sys::getpid()),
             config: Some(self.config.path.clone()),
             services,
+            containment: Some(self.containment.clone()),
         };
         if live.iter().all(Option::is_none) {
             // Nothing runs: no /proc figures to gather, no thread.
             return Some(status_response(report));
         }
         let known = self.known();
+        // Instances in cgroups need no pass over /proc: their cgroups list them.
+        let census_needed = live.iter().flatten().any(|l| !l.contained());
         let gather = move |report: &mut StatusReport| {
-            let census = super::survey::take_census(&known);
+            let census = if census_needed {
+                super::survey::take_census(&known)
+            } else {
+                super::survey::Census::new()
+            };
             crate::procfs::for_each_spread(&mut report.services, |i, st| {
                 if let Some(live) = &live[i] {
                     live.fill(st, &census, now);
@@ -550,7 +557,7 @@ impl Supervisor {
 pub(super) fn status_response(report: StatusReport) -> Response {
     Response {
         ok: true,
-        status: Some(report),
+        status: Some(Box::new(report)),
         ..Default::default()
     }
 }

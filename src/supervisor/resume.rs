@@ -100,14 +100,26 @@ fn take_over(
             unit
         })
         .collect();
+    let (cgroups, containment) = super::contain::open_tree(&paths.dir);
     let started = startup::Started {
         pid_lock,
         signals,
         listener,
         units,
         subreaper,
+        // Not cleared: the services running in it are ours now.
+        cgroups,
+        containment,
     };
     let mut sup = Supervisor::new(paths, config, h.foreground, started)?;
+    if let Some(tree) = sup.cgroups.clone() {
+        for s in &h.units {
+            let leaf = s.cgroup.clone().filter(|p| p.starts_with(&tree.base));
+            if let (Some(path), Some(&i)) = (leaf, sup.index.get(&s.name)) {
+                sup.units[i].leaves.live = Some(tree.leaf(path));
+            }
+        }
+    }
     sup.first_failure = h.first_failure;
     for p in &h.pipes {
         let stream = if p.stderr {
@@ -196,11 +208,13 @@ fn restore(
     svc.phase = match &s.phase {
         PhaseState::Running {
             pid,
+            group,
             running_ms,
             restarted,
             cron_key,
         } => Phase::Running(Instance {
             pid: *pid,
+            group: group.unwrap_or(*pid),
             started: now
                 .checked_sub(Duration::from_millis(*running_ms))
                 .unwrap_or(now),

@@ -42,7 +42,10 @@ pub enum StopIntent {
 /// One live instance of the service: a process leading its own group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
+    /// Its main process: the one spawned, or the one it named with `MAINPID=`.
     pub pid: i32,
+    /// The process group it runs in, led by the process spawned.
+    pub group: i32,
     pub started: Instant,
     /// Started by the restart policy (fires `on_restart.success` once up).
     pub restarted: bool,
@@ -242,6 +245,11 @@ pub enum Event {
     NotifyReady,
     /// sd_notify `WATCHDOG=1` from the instance.
     WatchdogPing,
+    /// sd_notify `MAINPID=pid` from the instance, `pid` checked to be one of its
+    /// processes: its main process from now on.
+    MainPid {
+        pid: i32,
+    },
     /// `Timer::Watchdog` fired.
     WatchdogDue,
     /// `restart -s` of a running, up service with `deployment.strategy: rolling`: start
@@ -283,9 +291,10 @@ pub enum Action {
     },
     /// SIGKILL to the group and to every survivor the loop can find.
     KillAll,
-    /// `sig` to the group of a rolling restart's old instance (it leads it).
+    /// `sig` to the group of a rolling restart's old instance and to its main process.
     SignalRetired {
         pid: i32,
+        group: i32,
         sig: i32,
     },
     /// A rolling restart is over: the new instance is up (`ok`), or it failed and the

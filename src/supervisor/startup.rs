@@ -30,6 +30,8 @@ pub(super) struct Started {
     /// The configured services, cron history taken over from state.json.
     pub units: Vec<Unit>,
     pub subreaper: bool,
+    pub cgroups: Option<crate::cgroup::Tree>,
+    pub containment: String,
 }
 
 pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<Started> {
@@ -48,6 +50,10 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
     }
     let names: Vec<String> = config.services.iter().map(|s| s.name.clone()).collect();
     stop_leftovers(paths, &names, None);
+    let (cgroups, containment) = super::contain::open_tree(&paths.dir);
+    if let Some(tree) = &cgroups {
+        super::contain::clear_tree(tree);
+    }
 
     let subreaper = match sys::set_child_subreaper() {
         Ok(()) => true,
@@ -91,6 +97,8 @@ pub(super) fn start(paths: &Paths, config: &Config, foreground: bool) -> Result<
         listener,
         units,
         subreaper,
+        cgroups,
+        containment,
     })
 }
 

@@ -48,6 +48,8 @@ pub struct Unit {
     pub last_probe: Option<crate::ipc::ProbeStatus>,
     /// `notify: true`: its socket (made at the first start) and what it said.
     pub notify: Option<super::notify::Notify>,
+    /// The cgroups of its instances, when cgroups are in use.
+    pub leaves: super::contain::Leaves,
 }
 
 impl Unit {
@@ -72,6 +74,7 @@ impl Unit {
             ready_seen: None,
             last_probe: None,
             notify: None,
+            leaves: Default::default(),
         }
     }
 
@@ -100,7 +103,7 @@ impl Unit {
             restart_count: self.svc.restart_count,
             exit_code,
             signal,
-            pgid: live.map(|r| r.pid),
+            pgid: live.map(|r| r.group),
             start_ticks: live.and(self.start_ticks),
             reason: self.svc.reason.clone(),
             cron: self.cron.as_ref().map(|c| c.status()),
@@ -150,10 +153,12 @@ impl Unit {
                 .as_ref()
                 .and_then(|n| n.status.clone())
                 .filter(|_| self.svc.live().is_some()),
+            cgroup: None,
         };
         let live = self.svc.live().map(|run| Live {
             leader: run.pid,
             started: run.started,
+            leaf: self.leaves.live.clone(),
         });
         (st, live)
     }
@@ -163,17 +168,31 @@ impl Unit {
 pub struct Live {
     leader: i32,
     started: Instant,
+    leaf: Option<crate::cgroup::Leaf>,
 }
 
 impl Live {
+    /// In a cgroup: its processes and figures come from there.
+    pub fn contained(&self) -> bool {
+        self.leaf.is_some()
+    }
+
     /// Uptime, memory, CPU and processes from `census` (one /proc pass for every
     /// service, made only when a client asks): the group and its marked escapees.
     pub fn fill(&self, st: &mut ServiceStatus, census: &Census, now: Instant) {
-        let members: Vec<ProcStat> = census
-            .of(&st.name, Some(self.leader))
-            .into_iter()
-            .cloned()
-            .collect();
+        let members: Vec<ProcStat> = match &self.leaf {
+            Some(leaf) => leaf
+                .pids()
+                .into_iter()
+                .filter_map(crate::procfs::stat)
+                .filter(|p| p.state != 'Z')
+                .collect(),
+            None => census
+                .of(&st.name, Some(self.leader))
+                .into_iter()
+                .cloned()
+                .collect(),
+        };
         let leader_ticks = members
             .iter()
             .find(|p| p.pid == self.leader)
@@ -184,6 +203,24 @@ impl Live {
         st.cpu_s = Some(snap.cpu_s);
         st.tasks = Some(snap.tasks);
         st.processes = snap.processes;
+        if let Some(leaf) = &self.leaf {
+            // The kernel's own counts: every process that ever ran in it, children
+            // included.
+            if let Some(usec) = leaf.cpu_usec() {
+                st.cpu_s = Some(usec as f64 / 1e6);
+            }
+            if let Some(bytes) = leaf.memory_bytes() {
+                st.rss_bytes = Some(bytes);
+            }
+            if let Some(n) = leaf.tasks() {
+                st.tasks = Some(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+            st.cgroup = Some(crate::ipc::CgroupStatus {
+                path: leaf.shown.clone(),
+                memory_max: leaf.limit("memory.max"),
+                pids_max: leaf.limit("pids.max"),
+            });
+        }
     }
 }
 

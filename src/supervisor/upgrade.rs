@@ -114,6 +114,7 @@ impl Supervisor {
                 let phase = match &u.svc.phase {
                     Phase::Running(inst) => PhaseState::Running {
                         pid: inst.pid,
+                        group: Some(inst.group),
                         running_ms: now.saturating_duration_since(inst.started).as_millis() as u64,
                         restarted: inst.restarted,
                         cron_key: inst.cron_key.clone(),
@@ -148,6 +149,7 @@ impl Supervisor {
                         .as_ref()
                         .map(|c| c.history.iter().cloned().collect())
                         .unwrap_or_default(),
+                    cgroup: u.leaves.live.as_ref().map(|l| l.path.clone()),
                 }
             })
             .collect();

@@ -35,6 +35,9 @@ pub struct Spawn {
     /// Who the child runs as.
     pub creds: Option<Creds>,
     pub umask: Option<u32>,
+    /// A `cgroup.procs` open for writing: the child moves itself there first, while
+    /// it still has the supervisor's credentials.
+    pub cgroup_procs: Option<RawFd>,
     /// `(RLIMIT_*, soft, hard)`, set before the credentials change (raising a hard
     /// limit needs root).
     pub limits: Vec<(u32, u64, u64)>,
@@ -55,6 +58,7 @@ enum Stage {
     Exec = 3,
     Limits = 4,
     Creds = 5,
+    Cgroup = 6,
 }
 
 struct Child<'a> {
@@ -188,6 +192,9 @@ pub fn spawn(spec: &Spawn) -> io::Result<i32> {
         s if s == Stage::Limits as i32 => {
             io::Error::new(err.kind(), format!("cannot set its limits: {err}"))
         }
+        s if s == Stage::Cgroup as i32 => {
+            io::Error::new(err.kind(), format!("cannot enter its cgroup: {err}"))
+        }
         s if s == Stage::Creds as i32 => {
             io::Error::new(err.kind(), format!("cannot switch to its user: {err}"))
         }
@@ -220,6 +227,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if spec.process_group && libc::setpgid(0, 0) == -1 {
             return fail(Stage::Setup);
+        }
+        // "0" is the writing process itself.
+        if let Some(fd) = spec.cgroup_procs {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return fail(Stage::Cgroup);
+            }
         }
         for (from, to) in [(spec.stdin, 0), (spec.stdout, 1), (spec.stderr, 2)] {
             if libc::dup2(from, to) == -1 {

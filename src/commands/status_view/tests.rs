@@ -21,6 +21,7 @@ fn report(services: Vec<ServiceStatus>) -> StatusReport {
     StatusReport {
         supervisor_pid: Some(1),
         config: None,
+        containment: None,
         services,
     }
 }
@@ -77,6 +78,7 @@ fn running_from_state_json_omits_missing_figures_and_uses_started_at() {
     let r = StatusReport {
         supervisor_pid: None,
         config: None,
+        containment: None,
         services: vec![s],
     };
     assert_eq!(

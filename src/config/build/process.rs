@@ -5,6 +5,7 @@ use serde_yaml::Value;
 use super::super::units::parse_size;
 use super::super::{Limit, RunAs};
 use super::{child, Builder, Fields, Seg};
+use crate::cgroup;
 use crate::sys::users;
 
 /// `limits:` keys, their resource, and whether their values are sizes in bytes.
@@ -141,14 +142,22 @@ impl Builder<'_> {
 
     /// `limits: { nofile: 4096, core: unlimited, stack: "8MB:16MB", ... }`: each a
     /// value for both limits, or `soft:hard`.
-    pub(super) fn limits(&mut self, v: &Value, path: &[Seg]) -> Vec<Limit> {
-        let keys: Vec<&str> = LIMITS.iter().map(|l| l.0).collect();
+    /// `memory`, `memory_high`, `pids` and a `cpu` in percent are cgroup limits (see
+    /// `cgroup_limits`).
+    pub(super) fn limits(&mut self, v: &Value, path: &[Seg]) -> (Vec<Limit>, cgroup::Limits) {
+        let keys: Vec<&str> = LIMITS.iter().map(|l| l.0).chain(CGROUP_LIMITS).collect();
         let Some(f) = self.fields(v, path, &keys) else {
-            return Vec::new();
+            return (Vec::new(), cgroup::Limits::default());
         };
+        let groups = self.cgroup_limits(&f, path);
         let mut out = Vec::new();
         for &(key, resource, bytes) in LIMITS {
             let Some(v) = f.get(key) else { continue };
+            // A share in percent is the cgroup's `cpu.max`, checked there.
+            let percent = matches!(v, Value::String(s) if s.trim().ends_with('%'));
+            if key == "cpu" && percent {
+                continue;
+            }
             let at = child(path, key);
             let text = match v {
                 Value::Number(n) => n.to_string(),
@@ -170,8 +179,99 @@ impl Builder<'_> {
                 (Err(e), _) | (_, Err(e)) => self.err(&at, e),
             }
         }
-        out
+        (out, groups)
     }
+
+    /// `limits: { memory: 512MB, memory_high: 400MB, cpu: "50%", pids: 100 }` (each may
+    /// be `max`), checked against the cgroups this supervisor would use: a limit that
+    /// cannot be applied is an error now, never silently ignored.
+    fn cgroup_limits(&mut self, f: &Fields, path: &[Seg]) -> cgroup::Limits {
+        let mut l = cgroup::Limits::default();
+        for key in CGROUP_LIMITS {
+            let Some(v) = f.get(key) else { continue };
+            let text = match v {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.trim().to_string(),
+                _ => continue,
+            };
+            if key == "cpu" && !text.ends_with('%') {
+                continue; // RLIMIT_CPU, in seconds
+            }
+            let at = child(path, key);
+            let parsed = match key {
+                "cpu" => cpu_percent(&text).map(|p| l.cpu_percent = Some(p)),
+                "pids" => count_or_max(&text).map(|n| l.pids = Some(n)),
+                "memory" => bytes_or_max(&text).map(|n| l.memory = Some(n)),
+                _ => bytes_or_max(&text).map(|n| l.memory_high = Some(n)),
+            };
+            if let Err(e) = parsed {
+                self.err(&at, e);
+            }
+        }
+        if l.is_empty() {
+            return l;
+        }
+        let host = match cgroup::detect() {
+            cgroup::Containment::Cgroup(host) => host,
+            cgroup::Containment::Groups(why) => {
+                let key = l.needs()[0].0;
+                self.err(
+                    &child(path, key),
+                    format!("needs cgroup v2 containment, which is not in use: {why}"),
+                );
+                return cgroup::Limits::default();
+            }
+        };
+        for (key, controller) in l.needs() {
+            if !host.controllers.iter().any(|c| c == controller) {
+                self.err(
+                    &child(path, key),
+                    format!(
+                        "needs the cgroup v2 {controller} controller, which {} does not hand \
+                         down (it offers: {})",
+                        host.own.display(),
+                        if host.controllers.is_empty() {
+                            "none".to_string()
+                        } else {
+                            host.controllers.join(" ")
+                        }
+                    ),
+                );
+            }
+        }
+        l
+    }
+}
+
+/// `limits:` keys applied through cgroups (`cpu` only with a `%`).
+const CGROUP_LIMITS: [&str; 4] = ["memory", "memory_high", "pids", "cpu"];
+
+/// "50%" (half a CPU), "200%" (two CPUs).
+fn cpu_percent(text: &str) -> Result<u32, String> {
+    match text.trim_end_matches('%').trim().parse::<u32>() {
+        Ok(p) if (1..=100_000).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "expected a share of one CPU such as \"50%\" or \"200%\", got \"{text}\""
+        )),
+    }
+}
+
+fn count_or_max(text: &str) -> Result<u64, String> {
+    if text == "max" {
+        return Ok(u64::MAX);
+    }
+    text.parse()
+        .map_err(|_| format!("expected a number or \"max\", got \"{text}\""))
+}
+
+fn bytes_or_max(text: &str) -> Result<u64, String> {
+    if text == "max" {
+        return Ok(u64::MAX);
+    }
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(n);
+    }
+    parse_size(text).map_err(|e| format!("{e} (or \"max\")"))
 }
 
 /// One limit: a number (a size such as "8MB" where the limit is in bytes) or

@@ -88,7 +88,7 @@ impl Service {
             | Phase::Stopping {
                 leader: Leader::Alive(inst) | Leader::Crashed(inst, _) | Leader::Exited(inst, _),
                 ..
-            } => Some(inst.pid),
+            } => Some(inst.group),
             _ => None,
         }
     }
@@ -144,6 +144,11 @@ impl Service {
     /// The pid of a rolling restart's old instance, while it lives.
     pub fn retiring_pid(&self) -> Option<i32> {
         self.retiring.as_ref().map(|r| r.inst.pid)
+    }
+
+    /// The process group of a rolling restart's old instance, while it lives.
+    pub fn retiring_group(&self) -> Option<i32> {
+        self.retiring.as_ref().map(|r| r.inst.group)
     }
 
     /// Whether `restart -s` would roll: the service runs, is up, and no roll is under way.

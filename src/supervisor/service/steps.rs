@@ -359,6 +359,7 @@ pub(super) fn retire(spec: &Spec, next: &mut Service, out: &mut Vec<Action>) {
     ));
     out.push(Action::SignalRetired {
         pid,
+        group: old.inst.group,
         sig: spec.stop_signal,
     });
     out.push(Action::Arm(Timer::RetireKill, spec.stop_timeout));

@@ -68,6 +68,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 ));
                 out.push(Action::SignalRetired {
                     pid: old.inst.pid,
+                    group: old.inst.group,
                     sig: libc::SIGKILL,
                 });
             }
@@ -85,6 +86,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
                 // What else was in its group goes with it.
                 out.push(Action::SignalRetired {
                     pid: old.inst.pid,
+                    group: old.inst.group,
                     sig: libc::SIGKILL,
                 });
             }
@@ -255,6 +257,7 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             next.spawn_error = None;
             next.enter(Phase::Running(Instance {
                 pid,
+                group: pid,
                 started: now,
                 restarted: *restarted,
                 up: false,
@@ -312,6 +315,18 @@ pub fn on_event(spec: &Spec, svc: &Service, ev: Event, now: Instant) -> (Service
             if let (Some(wd), Phase::Running(i)) = (spec.watchdog, &mut next.phase) {
                 i.watchdog_at = Some(now);
                 out.push(Action::Arm(Timer::Watchdog, wd));
+            }
+        }
+        (Phase::Running(inst), Event::MainPid { pid }) if spec.notify && pid != inst.pid => {
+            out.push(log(
+                Level::Info,
+                format!(
+                    "{name}: main process is now pid {pid} (MAINPID=, was {})",
+                    inst.pid
+                ),
+            ));
+            if let Phase::Running(i) = &mut next.phase {
+                i.pid = pid;
             }
         }
         (Phase::Running(inst), Event::WatchdogPing) if inst.up => {

@@ -36,6 +36,7 @@ fn spec() -> Spec {
         run_as: None,
         umask: None,
         limits: Vec::new(),
+        cgroup_limits: Default::default(),
         notify: false,
         watchdog: None,
     }
@@ -401,6 +402,7 @@ fn spawned_arms_the_up_timer_and_records_the_start() {
     assert_eq!(u.on(spawned(PID)), [arm(Timer::Up, UP_AFTER)]);
     let want = Instance {
         pid: PID,
+        group: PID,
         started: u.now,
         restarted: false,
         up: false,
@@ -1579,6 +1581,7 @@ fn a_roll_starts_the_new_instance_beside_the_old_and_stops_the_old_after_the_gra
         [
             Action::SignalRetired {
                 pid: PID,
+                group: PID,
                 sig: libc::SIGTERM
             },
             arm(Timer::RetireKill, secs(10)),
@@ -1590,6 +1593,7 @@ fn a_roll_starts_the_new_instance_beside_the_old_and_stops_the_old_after_the_gra
         late,
         [Action::SignalRetired {
             pid: PID,
+            group: PID,
             sig: libc::SIGKILL
         }]
     );
@@ -1665,6 +1669,7 @@ fn a_stop_during_a_roll_stops_both_instances() {
     assert!(
         stop.contains(&Action::SignalRetired {
             pid: PID,
+            group: PID,
             sig: libc::SIGTERM
         }),
         "{stop:?}"
@@ -1838,6 +1843,38 @@ fn a_notify_service_is_up_on_ready_and_its_watchdog_is_armed() {
         "{:?}",
         u.phase()
     );
+}
+
+#[test]
+fn mainpid_makes_the_named_process_the_instance_and_keeps_its_group() {
+    let mut u = Unit::new(notifying());
+    u.on(Event::Deps(Verdict::Ready));
+    u.on(spawned(PID));
+    let daemon = PID + 7;
+    // Only the table's log says so: nothing to do for the loop.
+    assert_eq!(u.on(Event::MainPid { pid: daemon }), []);
+    u.on(Event::NotifyReady);
+    let inst = u.instance();
+    assert_eq!((inst.pid, inst.group), (daemon, PID));
+    assert_eq!(
+        u.svc.group(),
+        Some(PID),
+        "signals still go to the group it runs in"
+    );
+    // The daemon's death is the instance's, handled by the policy.
+    u.on(exited(ExitStatus::Code(1), 0));
+    assert!(
+        matches!(u.phase(), Phase::Backoff { .. }),
+        "{:?}",
+        u.phase()
+    );
+}
+
+#[test]
+fn mainpid_is_ignored_without_notify() {
+    let mut u = running(spec());
+    assert!(u.on(Event::MainPid { pid: PID + 1 }).is_empty());
+    assert_eq!(u.instance().pid, PID);
 }
 
 #[test]
