@@ -233,7 +233,7 @@ impl Tree {
     }
 
     /// A fresh cgroup for the next instance of service `name`, with `limits` applied,
-    /// numbered `at_least` or above (and above any there).
+    /// numbered `at_least` or the next free number above it.
     pub fn new_leaf(&self, name: &str, limits: &Limits, at_least: u64) -> io::Result<Leaf> {
         let service = self.base.join(format!("{name}.service"));
         make_dir(&service)?;
@@ -244,7 +244,7 @@ impl Tree {
                 enable(dir, &controllers)?;
             }
         }
-        let mut n = next_number(&service).max(at_least);
+        let mut n = at_least.max(1);
         let path = loop {
             let path = service.join(n.to_string());
             match fs::create_dir(&path) {
@@ -294,7 +294,13 @@ impl Tree {
             Ok(rel) => format!("/{}", rel.display()),
             Err(_) => path.display().to_string(),
         };
-        Leaf { path, shown }
+        let offers = |c: &str| self.host.controllers.iter().any(|o| o == c);
+        Leaf {
+            path,
+            shown,
+            memory: offers("memory"),
+            pids: offers("pids"),
+        }
     }
 }
 
@@ -304,6 +310,10 @@ pub struct Leaf {
     pub path: PathBuf,
     /// As the cgroup hierarchy names it (`/sysg.…/api.service/1`).
     pub shown: String,
+    /// Whether the memory and pids controllers may be on in it (the tree's host offers
+    /// them): their files are not looked for otherwise.
+    memory: bool,
+    pids: bool,
 }
 
 impl Leaf {
@@ -350,21 +360,30 @@ impl Leaf {
 
     /// `memory.current`, where the memory controller is on.
     pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory.then_some(())?;
         single(&self.path.join("memory.current"))
     }
 
     /// `pids.current`, where the pids controller is on.
     pub fn tasks(&self) -> Option<u64> {
+        self.pids.then_some(())?;
         single(&self.path.join("pids.current"))
     }
 
     /// How many processes the OOM killer took in it (`memory.events`).
     pub fn oom_kills(&self) -> Option<u64> {
+        self.memory.then_some(())?;
         keyed(&self.path.join("memory.events"), "oom_kill")
     }
 
     /// A limit in force (`memory.max`, `pids.max`): None when unlimited or absent.
     pub fn limit(&self, file: &str) -> Option<u64> {
+        let on = match file.split_once('.') {
+            Some(("memory", _)) => self.memory,
+            Some(("pids", _)) => self.pids,
+            _ => true,
+        };
+        on.then_some(())?;
         single(&self.path.join(file))
     }
 
@@ -397,15 +416,6 @@ fn enable(dir: &Path, controllers: &[&str]) -> io::Result<()> {
         return Ok(());
     }
     write_file(&file, &missing.join(" "))
-}
-
-/// One past the highest instance number in `service`.
-fn next_number(service: &Path) -> u64 {
-    subdirs(service)
-        .iter()
-        .filter_map(|p| p.file_name()?.to_str()?.parse::<u64>().ok())
-        .max()
-        .map_or(1, |n| n + 1)
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
