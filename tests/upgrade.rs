@@ -258,3 +258,100 @@ fn an_exec_that_fails_leaves_the_old_supervisor_running_and_says_why() {
         w.processes()
     );
 }
+
+#[test]
+fn a_stop_under_way_goes_on_across_an_upgrade_with_its_deadline_and_its_asker() {
+    let w = Sysg::new();
+    let n = unique_number();
+    // It ignores SIGTERM: only the SIGKILL at stop_timeout ends it.
+    w.start_with(&format!(
+        r#"
+        services:
+          stubborn:
+            command: "sh -c 'trap \"\" TERM; exec sleep {n}'"
+            stop_timeout: "3s"
+          other:
+            command: "exec sleep {}"
+        "#,
+        n + 1
+    ));
+    w.wait_running_pid("stubborn", None);
+    let mut sleeper = Vec::new();
+    assert!(wait_until(DEADLINE, || {
+        sleeper = processes_exactly(&format!("sleep {n}"));
+        sleeper.len() == 1
+    }));
+    let pid = sleeper[0];
+    let up = wait_until(DEADLINE, || {
+        w.service("stubborn").is_some_and(|s| s["up"] == true)
+            && w.service("other").is_some_and(|s| s["up"] == true)
+    });
+    assert!(up, "{}", w.diagnostics());
+    let sup = w.supervisor_pid().unwrap();
+    let asked = std::time::Instant::now();
+    let stop = w.command(&["stop", "-s", "stubborn"]).spawn().unwrap();
+    assert!(wait_until(DEADLINE, || w
+        .service_status("stubborn")
+        .is_some_and(|s| s == "stopping")));
+    let out = w.run_ok(&["upgrade"]);
+    assert!(out.stdout.starts_with("Upgraded"), "{out}");
+    assert_eq!(w.supervisor_pid(), Some(sup));
+    assert!(alive(pid), "the sleep was killed before its stop_timeout");
+    // The asker hears the end of the stop from the new binary.
+    let done = stop.wait_with_output().unwrap();
+    let waited = asked.elapsed();
+    assert!(done.status.success(), "{done:?}\n{}", w.diagnostics());
+    assert!(wait_until(DEADLINE, || exited(pid)));
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "the kill came after {waited:?}, before the 3 s stop_timeout"
+    );
+    assert_eq!(w.service_status("stubborn").as_deref(), Some("stopped"));
+    w.wait_log_line(&["stubborn", "SIGKILL"]);
+    w.run_ok(&["stop"]);
+}
+
+#[test]
+fn a_new_binary_that_hangs_on_its_check_blocks_nothing_and_is_refused() {
+    let w = Sysg::new();
+    let n = unique_number();
+    w.start_with(&format!(
+        "services:\n  a:\n    command: \"exec sleep {n}\"\n"
+    ));
+    let pid = w.wait_running_pid("a", None);
+    assert!(wait_until(DEADLINE, || w
+        .service("a")
+        .is_some_and(|s| s["up"] == true)));
+    let script = w.proj_file("hanging-sysg.sh");
+    std::fs::write(&script, format!("#!/bin/sh\nexec sleep {}\n", n + 7)).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut upgrade = w
+        .command(&["upgrade", "--binary", script.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the check waits on the new binary, the supervisor answers.
+    let hang = format!("sleep {}", n + 7);
+    assert!(wait_until(DEADLINE, || !processes_exactly(&hang).is_empty()));
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 0, "{status}");
+    assert!(
+        upgrade.try_wait().unwrap().is_none(),
+        "the upgrade was over before status answered"
+    );
+    let again = w.run(&["upgrade"]);
+    assert!(again.all().contains("an upgrade is under way"), "{again}");
+    let out = upgrade.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("did not say which handover it reads"),
+        "{text}"
+    );
+    assert_eq!(w.service_pid("a"), Some(pid));
+    let out = w.run_ok(&["upgrade"]);
+    assert!(out.stdout.starts_with("Upgraded"), "{out}");
+    w.run_ok(&["stop"]);
+}

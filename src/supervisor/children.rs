@@ -195,6 +195,13 @@ pub enum Done {
     },
     /// A `pre_start` run ended.
     PreStart(super::prestart::Outcome),
+    /// An upgrade's new binary was asked which handover it reads, and the config read
+    /// again: the config, or why the upgrade cannot be.
+    UpgradeChecked {
+        client: u64,
+        binary: PathBuf,
+        result: Result<crate::config::Config, String>,
+    },
     /// A status report whose /proc figures were gathered off the loop thread.
     /// A status gathered for `client`: the reply still to send, or None when the
     /// worker sent it itself.
@@ -247,6 +254,60 @@ impl Link {
         )?;
         reg.insert(spawned.pid, tx);
         Ok((spawned, rx))
+    }
+
+    /// Runs `program` with `args` (stdin and stderr /dev/null) and returns what it
+    /// printed on stdout and its exit status, or None when it did not end within
+    /// `limit` (it is then killed). Registered like a hook, so the loop's reaper hands
+    /// its exit here.
+    pub fn output_of(
+        &self,
+        program: &Path,
+        args: &[&str],
+        limit: std::time::Duration,
+    ) -> io::Result<Option<(String, ExitStatus)>> {
+        use std::io::Read;
+        let (tx, rx) = mpsc::channel();
+        let mut child = {
+            let mut reg = self
+                .registry
+                .lock()
+                .map_err(|_| io::Error::other("worker registry poisoned"))?;
+            let child = std::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            reg.insert(child.id() as i32, tx);
+            child
+        };
+        let pid = child.id() as i32;
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            // A short answer: read to its end (the child's exit closes the pipe). One
+            // that never ends is bounded by the kill below.
+            let reader = std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = stdout.by_ref().take(4096).read_to_string(&mut text);
+                text
+            });
+            match rx.recv_timeout(limit) {
+                Ok(status) => {
+                    out = reader.join().unwrap_or_default();
+                    return Ok(Some((out, status)));
+                }
+                Err(_) => {
+                    let _ = crate::sys::kill(pid, libc::SIGKILL);
+                    let _ = rx.recv_timeout(limit);
+                    let _ = reader.join();
+                }
+            }
+        } else if let Ok(status) = rx.recv_timeout(limit) {
+            return Ok(Some((out, status)));
+        }
+        self.forget(pid);
+        Ok(None)
     }
 
     pub fn forget(&self, pid: i32) {

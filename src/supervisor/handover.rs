@@ -31,6 +31,29 @@ pub struct Handover {
     /// Their last `STATUS=`: (service, text).
     #[serde(default)]
     pub notify_status: Vec<(String, String)>,
+    /// Clients waiting for a stop or restart of one service to be over.
+    #[serde(default)]
+    pub waiters: Vec<WaiterState>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WaiterState {
+    pub fd: i32,
+    pub service: String,
+    /// `restart -s` (else `stop -s`).
+    pub restart: bool,
+}
+
+/// The instance of a stopping service, as far as it goes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StopLeader {
+    /// "alive", "exited" (reaped during the stop) or "crashed" (exited on its own).
+    pub state: String,
+    pub pid: i32,
+    pub group: i32,
+    pub running_ms: u64,
+    pub restarted: bool,
+    pub exit: Option<Exit>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,6 +88,16 @@ pub enum PhaseState {
         running_ms: u64,
         restarted: bool,
         cron_key: Option<String>,
+    },
+    /// Being stopped: its deadline (SIGKILL, or the look after it) re-armed with what
+    /// is left of it.
+    Stopping {
+        leader: StopLeader,
+        /// "stop", "restart", "unhealthy", or None (cleaning up after the leader exited
+        /// on its own).
+        intent: Option<String>,
+        kill_in_ms: Option<u64>,
+        recheck_in_ms: Option<u64>,
     },
     /// Waiting out the restart delay: re-armed with what is left of it.
     Backoff {

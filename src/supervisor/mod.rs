@@ -165,6 +165,8 @@ pub struct Supervisor {
     cgroups: Option<crate::cgroup::Tree>,
     /// How the services are contained, as status says it.
     containment: String,
+    /// An upgrade's checks run on a worker, for this client: no second one meanwhile.
+    upgrading: Option<u64>,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -247,6 +249,7 @@ impl Supervisor {
             reap_pending: false,
             cgroups: started.cgroups,
             containment: started.containment,
+            upgrading: None,
             _pid_lock: started.pid_lock,
         })
     }

@@ -123,6 +123,11 @@ impl Supervisor {
                     Some(resp) => self.reply(client, &resp),
                     None => self.drop_client(client),
                 },
+                Done::UpgradeChecked {
+                    client,
+                    binary,
+                    result,
+                } => self.upgrade_checked(client, binary, result),
                 Done::Hook => {}
             }
         }

@@ -145,6 +145,7 @@ impl Supervisor {
     pub(super) fn on_client_deadline(&mut self, id: u64) {
         let waiting = self.waiters.iter().any(|w| w.client == id)
             || self.loading == Some(id)
+            || self.upgrading == Some(id)
             || self.reload.as_ref().is_some_and(|r| r.client == id);
         if !waiting && self.clients.iter().any(|c| c.id == id) {
             debug!("dropping a stalled control client");
@@ -214,7 +215,7 @@ impl Supervisor {
                 dry_run,
                 all,
             } => self.reload_request(client, config, super::reload::Mode { dry_run, all }),
-            Request::Upgrade { binary } => Some(self.upgrade_request(client, binary)),
+            Request::Upgrade { binary } => self.upgrade_request(client, binary),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);

@@ -4,7 +4,8 @@
 
 use super::handover::{self, Handover, PhaseState};
 use super::output::Pipe;
-use super::service::{self, Instance, Phase};
+use super::policy::ExitStatus;
+use super::service::{self, Instance, Leader, Phase, StopIntent};
 use super::{startup, Supervisor, Timer, Unit};
 use crate::error::{Error, Result};
 use crate::ipc::Response;
@@ -86,7 +87,7 @@ fn take_over(
     // delivered now, to these handlers.
     sys::exec::unblock_signals(super::upgrade::HELD_SIGNALS);
     let now = Instant::now();
-    let mut backoffs = Vec::new();
+    let mut deadlines = Vec::new();
     let units: Vec<Unit> = config
         .services
         .iter()
@@ -95,7 +96,7 @@ fn take_over(
             let history = state.map(|s| s.cron_history.clone()).unwrap_or_default();
             let mut unit = Unit::new(svc.clone(), history);
             if let Some(s) = state {
-                restore(&mut unit, s, now, &mut backoffs);
+                restore(&mut unit, s, now, &mut deadlines);
             }
             unit
         })
@@ -162,11 +163,36 @@ fn take_over(
         sup.timers
             .after(wd, Timer::Unit(i, epoch, service::Timer::Watchdog));
     }
-    for (name, remaining) in backoffs {
+    for (name, kind, remaining) in deadlines {
         if let Some(&i) = sup.index.get(&name) {
             let epoch = sup.units[i].svc.epoch;
-            sup.timers
-                .after(remaining, Timer::Unit(i, epoch, service::Timer::Backoff));
+            sup.timers.after(remaining, Timer::Unit(i, epoch, kind));
+        }
+    }
+    // Those waiting for a stop or restart hear the end of it from here.
+    for ws in &h.waiters {
+        let (Ok(file), Some(&unit)) = (inherited(ws.fd, "client"), sup.index.get(&ws.service))
+        else {
+            continue;
+        };
+        sup.next_client += 1;
+        let id = sup.next_client;
+        match super::control::Client::new(id, UnixStream::from(OwnedFd::from(file))) {
+            Ok(mut client) => {
+                client.answered = true;
+                sup.clients.push(client);
+                let awaits = if ws.restart {
+                    super::requests::Awaited::Restart
+                } else {
+                    super::requests::Awaited::Stop
+                };
+                sup.waiters.push(super::requests::Waiter {
+                    client: id,
+                    unit,
+                    awaits,
+                });
+            }
+            Err(e) => warning!("{}: a waiting client: {e}", ws.service),
         }
     }
     sup.apply_log_limits();
@@ -197,12 +223,13 @@ fn take_over(
     sup.run_loop()
 }
 
-/// `unit` as the handover describes it; a pending backoff is added to `backoffs`.
+/// `unit` as the handover describes it; a pending backoff or stop deadline is added to
+/// `deadlines`.
 fn restore(
     unit: &mut Unit,
     s: &handover::UnitState,
     now: Instant,
-    backoffs: &mut Vec<(String, Duration)>,
+    deadlines: &mut Vec<(String, service::Timer, Duration)>,
 ) {
     let svc = &mut unit.svc;
     svc.phase = match &s.phase {
@@ -226,8 +253,47 @@ fn restore(
         }),
         PhaseState::Backoff { remaining_ms } => {
             let left = Duration::from_millis(*remaining_ms);
-            backoffs.push((s.name.clone(), left));
+            deadlines.push((s.name.clone(), service::Timer::Backoff, left));
             Phase::Backoff { until: now + left }
+        }
+        PhaseState::Stopping {
+            leader,
+            intent,
+            kill_in_ms,
+            recheck_in_ms,
+        } => {
+            let inst = Instance {
+                pid: leader.pid,
+                group: leader.group,
+                started: now
+                    .checked_sub(Duration::from_millis(leader.running_ms))
+                    .unwrap_or(now),
+                restarted: leader.restarted,
+                up: true,
+                probe_failures: 0,
+                cron_key: None,
+                watchdog_at: None,
+            };
+            let exit = leader.exit.map(ExitStatus::from);
+            let leader = match (leader.state.as_str(), exit) {
+                ("exited", Some(e)) => Leader::Exited(inst, e),
+                ("crashed", Some(e)) => Leader::Crashed(inst, e),
+                _ => Leader::Alive(inst),
+            };
+            let intent = intent.as_deref().map(|i| match i {
+                "stop" => StopIntent::Stop,
+                "restart" => StopIntent::Restart,
+                _ => StopIntent::Unhealthy,
+            });
+            for (kind, ms) in [
+                (service::Timer::Kill, kill_in_ms),
+                (service::Timer::Recheck, recheck_in_ms),
+            ] {
+                if let Some(ms) = ms {
+                    deadlines.push((s.name.clone(), kind, Duration::from_millis(*ms)));
+                }
+            }
+            Phase::Stopping { leader, intent }
         }
         PhaseState::Idle => Phase::Idle,
         PhaseState::Completed => Phase::Completed,

@@ -80,6 +80,15 @@ impl<K> Timers<K> {
         due
     }
 
+    /// When the earliest entry whose key `matches` is due.
+    pub fn first(&self, matches: impl Fn(&K) -> bool) -> Option<Instant> {
+        self.heap
+            .iter()
+            .filter(|e| matches(&e.key))
+            .map(|e| e.at)
+            .min()
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()

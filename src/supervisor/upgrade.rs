@@ -4,9 +4,11 @@
 //! across the exec, and exec the new binary at the same pid. Any failure up to and
 //! including the exec leaves this supervisor running, and the client is told why.
 
-use super::handover::{self, Handover, PhaseState, PipeState, UnitState};
-use super::service::Phase;
-use super::Supervisor;
+use super::children::{Done, Link};
+use super::handover::{self, Handover, PhaseState, PipeState, StopLeader, UnitState, WaiterState};
+use super::requests::Awaited;
+use super::service::{self, Leader, Phase, StopIntent};
+use super::{Supervisor, Timer};
 use crate::ipc::Response;
 use crate::logger::{error, info};
 use crate::paths::Stream;
@@ -22,36 +24,95 @@ const VERSION_CHECK: Duration = Duration::from_secs(5);
 pub(super) const HELD_SIGNALS: &[i32] = &[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
 impl Supervisor {
-    pub(super) fn upgrade_request(&mut self, client: u64, binary: Option<PathBuf>) -> Response {
+    /// The new binary is asked which handover it reads, and the config is read again,
+    /// on a worker thread (either may take a while); `upgrade_checked` goes on.
+    pub(super) fn upgrade_request(
+        &mut self,
+        client: u64,
+        binary: Option<PathBuf>,
+    ) -> Option<Response> {
+        if self.upgrading.is_some() {
+            return Some(Response::error(
+                "cannot upgrade now: an upgrade is under way; try again",
+            ));
+        }
         if let Some(why) = self.not_upgradable() {
-            return Response::error(format!("cannot upgrade now: {why}; try again"));
+            return Some(Response::error(format!(
+                "cannot upgrade now: {why}; try again"
+            )));
         }
         let binary = match binary.map_or_else(own_binary, Ok) {
             Ok(b) => b,
-            Err(e) => return Response::error(format!("cannot upgrade: {e}")),
+            Err(e) => return Some(Response::error(format!("cannot upgrade: {e}"))),
         };
-        if let Err(e) = reads_our_handover(&binary) {
-            return Response::error(format!(
-                "cannot upgrade to {}: {e}; still running the current binary",
-                binary.display()
-            ));
+        let path = self.config.path.clone();
+        let job = move |link: Link| {
+            let result = reads_our_handover(&link, &binary)
+                .map_err(|e| {
+                    format!(
+                        "cannot upgrade to {}: {e}; still running the current binary",
+                        binary.display()
+                    )
+                })
+                .and_then(|()| {
+                    crate::config::load_regular(&path)
+                        .map_err(|e| format!("cannot upgrade: the config does not load: {e}"))
+                });
+            link.report(Done::UpgradeChecked {
+                client,
+                binary,
+                result,
+            });
+        };
+        match self.workers.start("upgrade check".into(), false, job) {
+            Ok(()) => {
+                self.upgrading = Some(client);
+                None
+            }
+            Err(e) => Some(Response::error(format!("cannot upgrade: {e}"))),
         }
-        match crate::config::load_regular(&self.config.path) {
-            Ok(config) if self.config_matches(&config) => {}
-            Ok(_) => {
+    }
+
+    /// The checks of `upgrade_request` are done: unless something changed meanwhile,
+    /// the exec. Only a failure is answered here (a success by the new binary).
+    pub(super) fn upgrade_checked(
+        &mut self,
+        client: u64,
+        binary: PathBuf,
+        result: Result<crate::config::Config, String>,
+    ) {
+        self.upgrading = None;
+        let resp = match result {
+            Ok(config) => self.upgrade_now(client, &binary, &config),
+            Err(e) => Response::error(e),
+        };
+        self.reply(client, &resp);
+    }
+
+    fn upgrade_now(
+        &mut self,
+        client: u64,
+        binary: &Path,
+        config: &crate::config::Config,
+    ) -> Response {
+        if let Some(why) = self.not_upgradable() {
+            return Response::error(format!("cannot upgrade now: {why}; try again"));
+        }
+        match config {
+            config if self.config_matches(config) => {}
+            _ => {
                 return Response::error(format!(
                     "cannot upgrade: {} changed since it was loaded; apply it first with 'sysg restart'",
                     self.config.path.display()
                 ))
             }
-            Err(e) => return Response::error(format!("cannot upgrade: the config does not load: {e}")),
         }
         info!(
             "upgrade: handing over to {} (pid {})",
             binary.display(),
             sys::getpid()
         );
-        let e = self.exec_into(&binary, client);
+        let e = self.exec_into(binary, client);
         error!(
             "upgrade to {} failed: {e}; the current supervisor goes on",
             binary.display()
@@ -73,8 +134,12 @@ impl Supervisor {
         if self.workers.running() > 0 {
             return Some("hooks are running".into());
         }
-        if !self.waiters.is_empty() {
-            return Some("a stop or restart is under way".into());
+        if self
+            .waiters
+            .iter()
+            .any(|w| !matches!(w.awaits, Awaited::Stop | Awaited::Restart))
+        {
+            return Some("a rolling restart is under way".into());
         }
         for u in self.units.iter().filter(|u| !u.removed) {
             let name = &u.cfg.name;
@@ -87,6 +152,11 @@ impl Supervisor {
                 | Phase::Failed
                 | Phase::Stopped
                 | Phase::Skipped => true,
+                // A stop goes on in the new binary, its deadline kept.
+                Phase::Stopping { leader, intent } => {
+                    !matches!(leader, Leader::Strays)
+                        && !matches!(intent, Some(StopIntent::Shutdown | StopIntent::RollBack))
+                }
                 _ => false,
             };
             if !settled || u.svc.retiring.is_some() || u.retiring || u.reload_hold {
@@ -109,8 +179,9 @@ impl Supervisor {
         let units = self
             .units
             .iter()
-            .filter(|u| !u.removed)
-            .map(|u| {
+            .enumerate()
+            .filter(|(_, u)| !u.removed)
+            .map(|(i, u)| {
                 let phase = match &u.svc.phase {
                     Phase::Running(inst) => PhaseState::Running {
                         pid: inst.pid,
@@ -127,6 +198,7 @@ impl Supervisor {
                     Phase::Exited => PhaseState::Exited,
                     Phase::Failed => PhaseState::Failed,
                     Phase::Skipped => PhaseState::Skipped,
+                    Phase::Stopping { leader, intent } => self.stopping_state(i, leader, *intent),
                     _ => PhaseState::Stopped,
                 };
                 UnitState {
@@ -181,6 +253,18 @@ impl Supervisor {
                     Some((u.cfg.name.clone(), fd, address))
                 })
                 .collect(),
+            waiters: self
+                .waiters
+                .iter()
+                .filter_map(|w| {
+                    let client = self.clients.iter().find(|c| c.id == w.client)?;
+                    Some(WaiterState {
+                        fd: client.stream.as_raw_fd(),
+                        service: self.units[w.unit].cfg.name.clone(),
+                        restart: w.awaits == Awaited::Restart,
+                    })
+                })
+                .collect(),
             notify_status: self
                 .units
                 .iter()
@@ -190,6 +274,45 @@ impl Supervisor {
                     Some((u.cfg.name.clone(), text))
                 })
                 .collect(),
+        }
+    }
+
+    /// Unit `i`, stopping: its instance and what is left of its deadlines.
+    fn stopping_state(&self, i: usize, leader: &Leader, intent: Option<StopIntent>) -> PhaseState {
+        let now = Instant::now();
+        let (state, inst, exit) = match leader {
+            Leader::Alive(inst) => ("alive", inst, None),
+            Leader::Exited(inst, status) => ("exited", inst, Some((*status).into())),
+            Leader::Crashed(inst, status) => ("crashed", inst, Some((*status).into())),
+            Leader::Strays => unreachable!("refused by not_upgradable"),
+        };
+        let epoch = self.units[i].svc.epoch;
+        let left = |kind: service::Timer| {
+            self.timers
+                .first(
+                    |k| matches!(k, Timer::Unit(j, e, t) if *j == i && *e == epoch && *t == kind),
+                )
+                .map(|at| at.saturating_duration_since(now).as_millis() as u64)
+        };
+        PhaseState::Stopping {
+            leader: StopLeader {
+                state: state.into(),
+                pid: inst.pid,
+                group: inst.group,
+                running_ms: now.saturating_duration_since(inst.started).as_millis() as u64,
+                restarted: inst.restarted,
+                exit,
+            },
+            intent: intent.map(|i| {
+                match i {
+                    StopIntent::Stop => "stop",
+                    StopIntent::Restart => "restart",
+                    _ => "unhealthy",
+                }
+                .to_string()
+            }),
+            kill_in_ms: left(service::Timer::Kill),
+            recheck_in_ms: left(service::Timer::Recheck),
         }
     }
 
@@ -214,6 +337,7 @@ impl Supervisor {
         kept.extend(client_fd);
         kept.extend(handover.pipes.iter().map(|p| p.fd));
         kept.extend(handover.notify.iter().map(|n| n.1));
+        kept.extend(handover.waiters.iter().map(|w| w.fd));
         for &fd in &kept {
             if let Err(e) = sys::clear_cloexec(fd) {
                 reclose(&kept);
@@ -265,37 +389,18 @@ fn own_binary() -> std::io::Result<PathBuf> {
 }
 
 /// Runs `binary __handover-version`: it must print the version this binary writes.
-fn reads_our_handover(binary: &Path) -> Result<(), String> {
-    let mut child = std::process::Command::new(binary)
-        .arg("__handover-version")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run it: {e}"))?;
-    let deadline = Instant::now() + VERSION_CHECK;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("it did not say which handover it reads".into());
-            }
-        }
-    };
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut out);
-    }
+fn reads_our_handover(link: &Link, binary: &Path) -> Result<(), String> {
+    let (out, status) = link
+        .output_of(binary, &["__handover-version"], VERSION_CHECK)
+        .map_err(|e| format!("cannot run it: {e}"))?
+        .ok_or("it did not say which handover it reads")?;
+    let exited_0 = status == super::policy::ExitStatus::Code(0);
     let version = out
         .trim()
         .strip_prefix("sysg-handover ")
         .and_then(|v| v.parse::<u32>().ok());
     match version {
-        Some(v) if status.success() && v == handover::VERSION => Ok(()),
+        Some(v) if exited_0 && v == handover::VERSION => Ok(()),
         Some(v) => Err(format!(
             "it reads handover version {v}, this supervisor writes {}",
             handover::VERSION
