@@ -66,6 +66,8 @@ pub enum Command {
         lines: usize,
         follow: bool,
         kind: LogKind,
+        /// `--supervisor`: supervisor.log instead of a service's files.
+        supervisor: bool,
     },
     Validate {
         config: Option<PathBuf>,
@@ -253,6 +255,7 @@ fn status(p: &mut Parser, g: &mut Global) -> Result<Command> {
 fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut named, mut service) = (None, None);
     let (mut lines, mut follow, mut kind) = (50, false, LogKind::All);
+    let mut supervisor = false;
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if named.is_none() => named = Some(value_string(v, "argument")?),
@@ -264,6 +267,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
                     .map_err(|_| Error::Usage(format!("--lines: '{v}' is not a number")))?;
             }
             Short('f') | Long("follow") => follow = true,
+            Long("supervisor") => supervisor = true,
             Short('k') | Long("kind") => {
                 let v = value_string(p.value()?, "--kind")?;
                 kind = match v.as_str() {
@@ -292,11 +296,17 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
             )));
         }
     }
+    if supervisor && (named.is_some() || service.is_some()) {
+        return Err(Error::Usage(
+            "logs: --supervisor shows supervisor.log, not a service's logs".into(),
+        ));
+    }
     Ok(Command::Logs {
         service: named.or(service),
         lines,
         follow,
         kind,
+        supervisor,
     })
 }
 

@@ -67,10 +67,17 @@ fn run() -> Result<i32> {
         } => commands::manage::stop(service.as_deref(), with_dependents),
         Command::Status { service, json } => commands::status::status(service.as_deref(), json),
         Command::Logs {
+            lines,
+            follow,
+            supervisor: true,
+            ..
+        } => commands::manage::supervisor_log(lines, follow),
+        Command::Logs {
             service,
             lines,
             follow,
             kind,
+            supervisor: false,
         } => commands::manage::logs(service.as_deref(), lines, follow, kind),
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),

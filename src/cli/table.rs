@@ -50,7 +50,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "logs",
         "Show service output",
-        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all]",
+        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all]\n       \
+         sysg logs --supervisor [-n N] [-f]\n\n\
+         --supervisor shows supervisor.log: lifecycle events and hook output.",
     ),
     (
         "validate",
@@ -63,9 +65,10 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "Usage: sysg upgrade [--binary PATH]\n\n\
          The running supervisor execs the sysg binary at its path (or PATH) as the same\n\
          process: services keep running as its children, output pipes, the control\n\
-         socket, timers and state are handed over. Refused, with the old supervisor\n\
-         still running, while anything is starting or stopping, when the config file\n\
-         no longer matches what runs, or when the new binary cannot take over.",
+         socket, timers and state are handed over, a stop under way too. Refused, with\n\
+         the old supervisor still running, while anything is starting or rolling, when\n\
+         the config file no longer matches what runs, or when the new binary cannot\n\
+         take over.",
     ),
     (
         "purge",
@@ -211,6 +214,12 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 choices: LOG_KINDS,
                 help: "stdout, stderr or all (default all)",
             },
+            flag(
+                None,
+                "supervisor",
+                None,
+                "supervisor.log: lifecycle events and hook output",
+            ),
         ],
     ),
     ("validate", &[CONFIG]),

@@ -48,9 +48,21 @@ fn logs_positional_and_flags() {
             service: Some("api".into()),
             lines: 5,
             follow: true,
-            kind: LogKind::Stderr
+            kind: LogKind::Stderr,
+            supervisor: false,
         }
     );
+    let cli = parse_str("logs --supervisor -n 3").unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Logs {
+            supervisor: true,
+            lines: 3,
+            service: None,
+            ..
+        }
+    ));
+    assert!(parse_str("logs api --supervisor").is_err());
 }
 
 #[test]

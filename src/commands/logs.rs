@@ -89,6 +89,62 @@ pub fn refuse_links(log_dir: &Path, services: &[(String, bool)], kind: Kind) -> 
     Ok(())
 }
 
+/// `sysg logs --supervisor`: the last `lines` lines of supervisor.log (hook output,
+/// lifecycle events), across its rotated files, then with `follow` what is appended.
+pub fn show_supervisor(
+    path: &Path,
+    lines: usize,
+    follow: bool,
+    keep_following: &dyn Fn() -> bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let _ = supervisor_io(path, lines, follow.then_some(keep_following), out);
+    Ok(())
+}
+
+fn supervisor_io(
+    path: &Path,
+    lines: usize,
+    follow: Option<&dyn Fn() -> bool>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut tail = follow::Tail::new("supervisor", Stream::Stdout, path.clone());
+    let opened = crate::state_dir::open_read(&path).and_then(|f| {
+        let meta = f.metadata()?;
+        Ok((f, meta))
+    });
+    let blocks = match opened {
+        Ok((file, meta)) => {
+            let blocks = rotated::tail_across_rotation(&path, Some((&file, &meta)), lines);
+            tail.resume(file, &meta);
+            blocks
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            writeln!(out, "(no supervisor.log yet: no supervisor has run here)")?;
+            Vec::new()
+        }
+        Err(e) => vec![(path.clone(), vec![format!("(cannot read: {e})")])],
+    };
+    for (i, (file, body)) in blocks.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let text = file.to_string_lossy();
+        let shown = crate::commands::status_view::escape_control(&text);
+        writeln!(out, "==> {shown} <==")?;
+        for line in body {
+            writeln!(out, "{line}")?;
+        }
+    }
+    match follow {
+        Some(keep_following) => {
+            follow::follow(std::slice::from_mut(&mut tail), keep_following, out)
+        }
+        None => Ok(()),
+    }
+}
+
 fn show_io(
     log_dir: &Path,
     services: &[(String, bool)],

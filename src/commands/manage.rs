@@ -211,6 +211,13 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
                 None => return Err(Error::msg(format!("unknown service '{name}'"))),
             }
         }
+        None if known.is_empty() => {
+            println!(
+                "No logs to show: no supervisor runs, and no state or config names a service \
+                 here (start one with 'sysg start -d -c FILE')"
+            );
+            return Ok(0);
+        }
         None => known,
     };
     let kind = match kind {
@@ -231,6 +238,24 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
         &selected,
         lines,
         kind,
+        follow,
+        &keep_following,
+        &mut out,
+    )?;
+    Ok(0)
+}
+
+/// `sysg logs --supervisor [-n N] [-f]`.
+pub fn supervisor_log(lines: usize, follow: bool) -> Result<i32> {
+    let paths = paths()?;
+    let supervisor = crate::state::running_supervisor(&paths);
+    let keep_following =
+        || supervisor.is_none() || crate::state::running_supervisor(&paths) == supervisor;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    super::logs::show_supervisor(
+        &paths.supervisor_log(),
+        lines,
         follow,
         &keep_following,
         &mut out,

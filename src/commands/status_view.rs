@@ -42,6 +42,13 @@ pub fn render(report: &StatusReport, now: DateTime<Utc>, color: bool) -> String 
             render_service(&mut out, svc, now, color, report.supervisor_pid.is_some());
         }
     }
+    if report.supervisor_pid.is_none() {
+        let config = report.config.as_ref().map_or_else(
+            || "FILE".to_string(),
+            |c| escape_control(&c.to_string_lossy()).into_owned(),
+        );
+        let _ = writeln!(out, "\nStart it with: sysg start -d -c {config}");
+    }
     out
 }
 

@@ -155,6 +155,7 @@ impl Supervisor {
                 self.units[i].spawned_env = Some(env);
                 self.units[i].start_ticks = crate::procfs::start_time_ticks(s.pid);
                 self.units[i].group_empty = false;
+                self.output.create_logs(&name);
                 let first = self.pipes.len();
                 self.add_pipes(&name, s.stdout, s.stderr);
                 let watch = self.roll_watch(i);

@@ -43,6 +43,17 @@ impl LogFile {
         }
     }
 
+    /// Creates the file if it is missing, without keeping it open (most services'
+    /// stderr stays empty: no descriptor is held for it).
+    pub fn create(&mut self) {
+        if self.file.is_some() {
+            return;
+        }
+        if let Err(e) = crate::state::open_append(&self.path) {
+            self.fail("create", e);
+        }
+    }
+
     pub fn set_limits(&mut self, limits: LogLimits) {
         self.limits = limits;
     }

@@ -551,6 +551,8 @@ impl Supervisor {
         self.persist.finish();
         let _ = std::fs::remove_file(self.paths.socket());
         let _ = std::fs::remove_file(self.paths.pid_file());
+        // A lock file left behind reads as an update that crashed.
+        let _ = std::fs::remove_file(self.paths.pid_json_lock());
         let code = if self.shutting_down && !self.pid1 {
             0
         } else {

@@ -301,6 +301,13 @@ impl Output {
         }
     }
 
+    /// Both log files of `service`, there from its start on (empty until it writes).
+    pub fn create_logs(&mut self, service: &str) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.log(service, stream).create();
+        }
+    }
+
     fn finish(&mut self, pipe: &mut Pipe) {
         // The unterminated last line is ended with a newline so it stays off the next
         // instance's first line.

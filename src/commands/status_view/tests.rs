@@ -83,7 +83,7 @@ fn running_from_state_json_omits_missing_figures_and_uses_started_at() {
     };
     assert_eq!(
             render(&r, now(), false),
-            "Supervisor not running (last known state):\n● api Running\n   Active: active (running) since 01:00; 1 min ago\n Main PID: 42\n"
+            "Supervisor not running (last known state):\n● api Running\n   Active: active (running) since 01:00; 1 min ago\n Main PID: 42\n\nStart it with: sysg start -d -c FILE\n"
         );
 }
 

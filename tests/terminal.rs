@@ -1,0 +1,102 @@
+//! What a user sees at the terminal with little or nothing running: supervisor.log
+//! through `logs --supervisor`, a status and logs that say what to do next, and the
+//! seed's state files exactly (both log files from the start, no lock left behind).
+
+mod common;
+use common::*;
+
+#[test]
+fn logs_supervisor_shows_lifecycle_events_and_follows_them() {
+    let w = Sysg::new();
+    let out = w.run_ok(&["logs", "--supervisor"]);
+    assert!(out.stdout.contains("no supervisor.log yet"), "{out}");
+    w.start_with("services:\n  api:\n    command: \"sleep 600\"\n");
+    w.wait_running_pid("api", None);
+    let out = w.run_ok(&["logs", "--supervisor", "-n", "50"]);
+    let log = w.root().join("state/supervisor.log");
+    assert!(
+        out.stdout
+            .starts_with(&format!("==> {} <==\n", log.display())),
+        "{out}"
+    );
+    assert!(out.stdout.contains("started api (pid"), "{out}");
+    let out = w.run_ok(&["logs", "--supervisor", "-n", "1"]);
+    assert_eq!(
+        out.stdout.lines().count(),
+        2,
+        "a header and one line\n{out}"
+    );
+    // Following ends with the supervisor, after its last lines.
+    let follower = w
+        .command(&["logs", "--supervisor", "-f", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It follows once it holds the file open.
+    let holds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", follower.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).ok().as_deref() == Some(log.as_path()))
+    };
+    assert!(
+        wait_until(DEADLINE, holds),
+        "the follower never opened {log:?}"
+    );
+    w.run_ok(&["stop"]);
+    let followed = follower.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert!(text.contains("supervisor stopped"), "{text}");
+    // A service's name with it is a usage error.
+    assert_eq!(w.run(&["logs", "--supervisor", "api"]).code, 2);
+}
+
+#[test]
+fn with_nothing_running_status_and_logs_say_what_to_do() {
+    let w = Sysg::new();
+    let out = w.run(&["status"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stdout.contains("Start it with: sysg start -d -c FILE"),
+        "{out}"
+    );
+    let out = w.run_ok(&["logs"]);
+    assert!(out.stdout.starts_with("No logs to show"), "{out}");
+    let cfg = w.start_with("services:\n  api:\n    command: \"sleep 600\"\n");
+    w.run_ok(&["stop"]);
+    let out = w.run(&["status"]);
+    assert_eq!(out.code, 3, "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "Start it with: sysg start -d -c {}",
+            cfg.display()
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn both_log_files_exist_from_the_start_and_no_lock_is_left_at_exit() {
+    let w = Sysg::new();
+    // Silent: it never writes a byte.
+    w.start_with("services:\n  quiet:\n    command: \"sleep 600\"\n");
+    w.wait_running_pid("quiet", None);
+    let logs = w.root().join("state/logs");
+    for file in ["quiet_stdout.log", "quiet_stderr.log"] {
+        let meta = std::fs::metadata(logs.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}\n{}", w.diagnostics()));
+        assert_eq!(meta.len(), 0, "{file}");
+    }
+    let lock = w.root().join("state/pid.json.lock");
+    assert!(
+        wait_until(DEADLINE, || lock.exists()),
+        "pid.json is written under a lock"
+    );
+    w.run_ok(&["stop"]);
+    assert!(
+        !lock.exists(),
+        "pid.json.lock left behind after a clean stop"
+    );
+    assert!(w.root().join("state/pid.json").exists());
+}
