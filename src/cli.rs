@@ -45,6 +45,8 @@ pub enum Command {
         config: Option<PathBuf>,
         daemonize: bool,
         service: Option<String>,
+        /// `--wait [--timeout D]`: return once the services are up (see `Request::WaitUp`).
+        wait: Option<std::time::Duration>,
     },
     Stop {
         service: Option<String>,
@@ -56,6 +58,7 @@ pub enum Command {
         service: Option<String>,
         dry_run: bool,
         all: bool,
+        wait: Option<std::time::Duration>,
     },
     Status {
         service: Option<String>,
@@ -168,10 +171,46 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli> {
     })
 }
 
+/// `--wait` and `--timeout D` of `start` and `restart` (a timeout implies `--wait`;
+/// for `start`, `--wait` implies `-d`, as `docker compose up --wait` does).
+#[derive(Default)]
+struct Wait {
+    wait: bool,
+    timeout: Option<std::time::Duration>,
+}
+
+/// How long `--wait` waits unless `--timeout` says.
+pub const WAIT_DEFAULT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Wait {
+    fn timeout(&mut self, p: &mut Parser) -> Result<()> {
+        let v = value_string(p.value()?, "--timeout")?;
+        // A plain number is seconds, as `timeout(1)` takes it.
+        let d = match v.parse::<u64>() {
+            Ok(secs) => std::time::Duration::from_secs(secs),
+            Err(_) => crate::config::parse_duration(&v)
+                .map_err(|e| Error::Usage(format!("--timeout: {e}")))?,
+        };
+        self.timeout = Some(d);
+        Ok(())
+    }
+
+    fn done(self) -> Option<std::time::Duration> {
+        match (self.wait, self.timeout) {
+            (_, Some(t)) => Some(t),
+            (true, None) => Some(WAIT_DEFAULT),
+            (false, None) => None,
+        }
+    }
+}
+
 fn start(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut config, mut daemonize, mut service) = (None, false, None);
+    let mut wait = Wait::default();
     while let Some(arg) = p.next()? {
         match arg {
+            Long("wait") => wait.wait = true,
+            Long("timeout") => wait.timeout(p)?,
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
             // `--daemon`: the seed's spelling, kept working but not advertised.
             Short('d') | Long("daemonize") | Long("daemon") => daemonize = true,
@@ -181,10 +220,14 @@ fn start(p: &mut Parser, g: &mut Global) -> Result<Command> {
             _ => return Err(unexpected(arg, "start")),
         }
     }
+    let wait = wait.done();
+    // Waiting in the foreground makes no sense: `--wait` detaches.
+    let daemonize = daemonize || (wait.is_some() && service.is_none());
     Ok(g.replacement("start").unwrap_or(Command::Start {
         config,
         daemonize,
         service,
+        wait,
     }))
 }
 
@@ -211,8 +254,11 @@ fn stop(p: &mut Parser, g: &mut Global) -> Result<Command> {
 fn restart(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut config, mut daemonize, mut service) = (None, false, None);
     let (mut dry_run, mut all) = (false, false);
+    let mut wait = Wait::default();
     while let Some(arg) = p.next()? {
         match arg {
+            Long("wait") => wait.wait = true,
+            Long("timeout") => wait.timeout(p)?,
             Short('s') | Long("service") => service = Some(service_value(p)?),
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
             Short('d') | Long("daemonize") | Long("daemon") => daemonize = true,
@@ -228,12 +274,14 @@ fn restart(p: &mut Parser, g: &mut Global) -> Result<Command> {
             "restart: --dry-run and --all are for a reload (without -s)".into(),
         ));
     }
+    let wait = wait.done();
     Ok(g.replacement("restart").unwrap_or(Command::Restart {
         config,
         daemonize,
         service,
         dry_run,
         all,
+        wait,
     }))
 }
 

@@ -36,6 +36,13 @@ pub enum Request {
     /// Re-exec the supervisor from `binary` (default: its own path), keeping every
     /// service.
     Upgrade { binary: Option<PathBuf> },
+    /// Answer once every named service (None: every service but cron jobs) is up,
+    /// completed, skipped or stopped by request, once one of them fails, or after
+    /// `timeout_ms`.
+    WaitUp {
+        services: Option<Vec<String>>,
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +54,9 @@ pub struct Response {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Box<StatusReport>>,
+    /// The service a failed `WaitUp` is about (its logs are worth showing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 impl Response {

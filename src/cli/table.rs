@@ -12,10 +12,14 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "start",
         "Start the supervisor and its services",
-        "Usage: sysg start [-c FILE] [-d] [-s NAME]\n\n\
+        "Usage: sysg start [-c FILE] [-d] [-s NAME] [--wait [--timeout DUR]]\n\n\
          With no supervisor running: validate the config and start one, in the foreground\n\
          (service output echoed as 'name | line'; Ctrl-C stops everything) or detached.\n\
-         With a supervisor running and -s: start that service.",
+         With a supervisor running and -s: start that service.\n\
+         With --wait (detached, or with -s): return once every service (cron jobs\n\
+         aside) is up, healthy where it has a check, completed or skipped: exit 0. Exit\n\
+         1 as soon as one fails (naming it, why, and its last 10 log lines) or once\n\
+         the --timeout is over (default 60s; a timeout implies --wait).",
     ),
     (
         "stop",
@@ -31,7 +35,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "restart",
         "Restart one service, or reload the config and restart all",
-        "Usage: sysg restart [-s NAME] [-c FILE] [-d] [--dry-run] [--all]\n\n\
+        "Usage: sysg restart [-s NAME] [-c FILE] [-d] [--dry-run] [--all] [--wait [--timeout DUR]]\n\n\
          Without -s: re-read the config (-c, or the one in use) and restart only what\n\
          changed: one line a service (unchanged, changed (keys) -> restarted or applied\n\
          in place, added -> started, removed -> stopped). --dry-run: print that plan,\n\
@@ -39,7 +43,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          A config with errors is refused and nothing is touched. The reply waits until\n\
          what the reload started is up (at most 60 s); exit 1 names what did not come up.\n\
          Gives up with exit 4 after the stop_timeouts of the dependency levels added up\n\
-         + 10 s (+ 60 s for a reload).",
+         + 10 s (+ 60 s for a reload). With -s and --wait: then wait until it is up,\n\
+         as 'start --wait' does.",
     ),
     (
         "status",
@@ -137,6 +142,19 @@ const CONFIG: Flag = flag(
     "config file (default: ./systemg.yaml, then ./sysg.yaml)",
 );
 
+const WAIT: Flag = flag(
+    None,
+    "wait",
+    None,
+    "return once the services are up (exit 1 if one fails)",
+);
+const TIMEOUT: Flag = flag(
+    None,
+    "timeout",
+    Some("DUR"),
+    "how long --wait waits (default 60s; implies --wait)",
+);
+
 /// The options of each command in [`COMMANDS`] (commands without options are absent).
 pub const FLAGS: &[(&str, &[Flag])] = &[
     (
@@ -155,6 +173,8 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 Some("NAME"),
                 "start one service of the running supervisor",
             ),
+            WAIT,
+            TIMEOUT,
         ],
     ),
     (
@@ -182,6 +202,8 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 None,
                 "with no supervisor running, start one detached",
             ),
+            WAIT,
+            TIMEOUT,
         ],
     ),
     (

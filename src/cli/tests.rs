@@ -21,7 +21,8 @@ fn start_flags() {
         Command::Start {
             config: Some("x.yaml".into()),
             daemonize: true,
-            service: None
+            service: None,
+            wait: None,
         }
     );
 }

@@ -89,6 +89,33 @@ pub fn refuse_links(log_dir: &Path, services: &[(String, bool)], kind: Kind) -> 
     Ok(())
 }
 
+/// The last `n` lines `name` wrote, its stdout's then its stderr's (marked), for a
+/// report of its failure.
+pub fn last_lines(log_dir: &Path, name: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let path = crate::paths::service_log(log_dir, name, stream);
+        let opened = crate::state_dir::open_read(&path).and_then(|f| {
+            let meta = f.metadata()?;
+            Ok((f, meta))
+        });
+        let current = opened.as_ref().ok().map(|(f, m)| (f, m));
+        let lines: Vec<String> = rotated::tail_across_rotation(&path, current, n)
+            .into_iter()
+            .flat_map(|(_, body)| body)
+            .collect();
+        out.extend(lines.into_iter().map(|l: String| {
+            let l = crate::commands::status_view::escape_control(&l).into_owned();
+            match stream {
+                Stream::Stdout => l,
+                Stream::Stderr => format!("(stderr) {l}"),
+            }
+        }));
+    }
+    let skip = out.len().saturating_sub(n);
+    out.split_off(skip)
+}
+
 /// `sysg logs --supervisor`: the last `lines` lines of supervisor.log (hook output,
 /// lifecycle events), across its rotated files, then with `follow` what is appended.
 pub fn show_supervisor(

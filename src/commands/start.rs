@@ -21,15 +21,17 @@ pub fn start(
     config: Option<&Path>,
     daemonize: bool,
     service: Option<&str>,
+    wait: Option<Duration>,
     level: Level,
 ) -> Result<i32> {
-    super::bounded(start_bounded(config, daemonize, service, level))
+    super::bounded(start_bounded(config, daemonize, service, wait, level))
 }
 
 fn start_bounded(
     config: Option<&Path>,
     daemonize: bool,
     service: Option<&str>,
+    wait: Option<Duration>,
     level: Level,
 ) -> Result<i32> {
     let paths = paths()?;
@@ -47,7 +49,10 @@ fn start_bounded(
             client::REPLY_TIMEOUT,
         )?;
         println!("{}", resp.message.unwrap_or_default());
-        return Ok(0);
+        return match wait {
+            Some(t) => wait_up(&paths, Some(vec![name.to_string()]), t),
+            None => Ok(0),
+        };
     }
     if service.is_some() {
         return Err(Error::msg(
@@ -55,8 +60,44 @@ fn start_bounded(
         ));
     }
     let path = find_config(config, &paths, false)?;
-    launch(&paths, &path, daemonize, level)
+    let code = launch(&paths, &path, daemonize, level)?;
+    match wait {
+        Some(t) if code == 0 => wait_up(&paths, None, t),
+        _ => Ok(code),
+    }
 }
+
+/// `--wait`: until the services (None: all but cron jobs) are up, or one fails (then
+/// its last log lines are shown), or `timeout`. Exit 0, or 1.
+fn wait_up(paths: &Paths, services: Option<Vec<String>>, timeout: Duration) -> Result<i32> {
+    let req = Request::WaitUp {
+        services,
+        timeout_ms: timeout.as_millis() as u64,
+    };
+    let (_, resp) = client::request_to(paths, &req, timeout + WAIT_MARGIN)?;
+    if resp.ok {
+        println!("{}", resp.message.unwrap_or_default());
+        return Ok(0);
+    }
+    eprintln!("sysg: {}", resp.error.unwrap_or_default());
+    if let Some(name) = resp.failed {
+        let lines = super::logs::last_lines(&paths.log_dir(), &name, FAILED_LINES);
+        if lines.is_empty() {
+            eprintln!("({name} wrote nothing)");
+        } else {
+            eprintln!("Last lines of {name}:");
+            for line in lines {
+                eprintln!("  {line}");
+            }
+        }
+    }
+    Ok(1)
+}
+
+/// How many of a failed service's last lines `--wait` shows.
+const FAILED_LINES: usize = 10;
+/// Beyond a `--wait` timeout, for the supervisor's answer to arrive.
+const WAIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// How a reload (`restart` without `-s`) goes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +106,8 @@ pub struct Reload {
     pub dry_run: bool,
     /// Stop every service and start them all again.
     pub all: bool,
+    /// `--wait`: `restart -s` returns once the service is up (a reload always waits).
+    pub wait: Option<Duration>,
 }
 
 pub fn restart(
@@ -91,7 +134,11 @@ fn restart_bounded(
         }
         if daemonize {
             let path = find_config(config, &paths, true)?;
-            return launch(&paths, &path, true, level);
+            let code = launch(&paths, &path, true, level)?;
+            return match reload.wait {
+                Some(t) if code == 0 => wait_up(&paths, None, t),
+                _ => Ok(code),
+            };
         }
         return Err(Error::msg(
             "No supervisor running; use 'sysg start' (or 'sysg restart -d')",
@@ -129,7 +176,10 @@ fn restart_bounded(
     let bound = super::StopBounds::read(&paths).stop + reading + coming_up;
     let resp = client::call(&paths, &req, bound)?;
     println!("{}", resp.message.unwrap_or_default());
-    Ok(0)
+    match (service, reload.wait) {
+        (Some(name), Some(t)) => wait_up(&paths, Some(vec![name.to_string()]), t),
+        _ => Ok(0),
+    }
 }
 
 fn launch(paths: &Paths, config_path: &Path, daemonize: bool, level: Level) -> Result<i32> {

@@ -73,6 +73,9 @@ pub struct UnitState {
     /// The live instance's cgroup, when cgroups are in use.
     #[serde(default)]
     pub cgroup: Option<std::path::PathBuf>,
+    /// Processes adopted by the instance (see `adopt`): pid, start time, leads a group.
+    #[serde(default)]
+    pub adopted: Vec<(i32, u64, bool)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

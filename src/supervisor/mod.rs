@@ -37,6 +37,7 @@ mod survey;
 mod timers;
 mod unit;
 mod upgrade;
+mod wait_up;
 
 pub use handover::VERSION as HANDOVER_VERSION;
 pub use reload_up::RELOAD_UP_WITHIN;
@@ -93,6 +94,8 @@ enum Timer {
     FlushState,
     /// A reload's reply has waited long enough for its services to be up.
     ReloadUp(u64),
+    /// A `WaitUp` client has waited long enough.
+    WaitUp(u64),
 }
 
 struct Signals {
@@ -167,6 +170,8 @@ pub struct Supervisor {
     containment: String,
     /// An upgrade's checks run on a worker, for this client: no second one meanwhile.
     upgrading: Option<u64>,
+    /// Clients of `start --wait` and the like, waiting for services to be up.
+    up_waiters: Vec<wait_up::UpWaiter>,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -250,6 +255,7 @@ impl Supervisor {
             cgroups: started.cgroups,
             containment: started.containment,
             upgrading: None,
+            up_waiters: Vec::new(),
             _pid_lock: started.pid_lock,
         })
     }
@@ -420,6 +426,7 @@ impl Supervisor {
             Timer::ResumeAccept => self.accept_paused = false,
             Timer::FlushState => self.flush_armed = false,
             Timer::ReloadUp(gen) => self.on_reload_up_deadline(gen),
+            Timer::WaitUp(gen) => self.answer_up_waiter_at_deadline(gen),
             Timer::ClientDeadline(id) => self.on_client_deadline(id),
         }
     }
@@ -478,6 +485,7 @@ impl Supervisor {
         self.schedule();
         self.answer_waiters();
         self.answer_up(false);
+        self.answer_up_waiters();
     }
 
     fn next_gen(&mut self) -> u64 {

@@ -21,7 +21,7 @@ pub(super) struct UpWait {
 
 /// Still on its way up: pending, starting, or running but not up yet (a rolling
 /// restart's new instance included).
-fn coming_up(u: &Unit) -> bool {
+pub(super) fn coming_up(u: &Unit) -> bool {
     let on_the_way = match &u.svc.phase {
         Phase::Pending { .. }
         | Phase::Checking { .. }

@@ -146,6 +146,7 @@ impl Supervisor {
         let waiting = self.waiters.iter().any(|w| w.client == id)
             || self.loading == Some(id)
             || self.upgrading == Some(id)
+            || self.up_waiters.iter().any(|w| w.client == id)
             || self.reload.as_ref().is_some_and(|r| r.client == id);
         if !waiting && self.clients.iter().any(|c| c.id == id) {
             debug!("dropping a stalled control client");
@@ -216,6 +217,10 @@ impl Supervisor {
                 all,
             } => self.reload_request(client, config, super::reload::Mode { dry_run, all }),
             Request::Upgrade { binary } => self.upgrade_request(client, binary),
+            Request::WaitUp {
+                services,
+                timeout_ms,
+            } => self.wait_up_request(client, services, timeout_ms),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);
@@ -232,7 +237,7 @@ impl Supervisor {
         }
     }
 
-    fn find(&self, name: &str) -> Result<usize, Response> {
+    pub(super) fn find(&self, name: &str) -> Result<usize, Response> {
         self.index
             .get(name)
             .copied()

@@ -311,5 +311,14 @@ fn restore(
     svc.reason = s.reason.clone();
     unit.held = s.held;
     unit.start_ticks = s.start_ticks;
+    unit.adopted = s
+        .adopted
+        .iter()
+        .map(|&(pid, start_ticks, leads_group)| super::adopt::Adopted {
+            pid,
+            start_ticks,
+            leads_group,
+        })
+        .collect();
     unit.spawned_env = s.spawned_env.clone();
 }

@@ -166,9 +166,6 @@ impl Supervisor {
                 };
                 return Some(format!("{name} is {what}"));
             }
-            if !u.adopted.is_empty() {
-                return Some(format!("{name} has adopted processes"));
-            }
         }
         None
     }
@@ -222,6 +219,11 @@ impl Supervisor {
                         .map(|c| c.history.iter().cloned().collect())
                         .unwrap_or_default(),
                     cgroup: u.leaves.live.as_ref().map(|l| l.path.clone()),
+                    adopted: u
+                        .adopted
+                        .iter()
+                        .map(|a| (a.pid, a.start_ticks, a.leads_group))
+                        .collect(),
                 }
             })
             .collect();
