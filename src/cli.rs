@@ -79,6 +79,9 @@ pub enum Command {
     Upgrade {
         binary: Option<PathBuf>,
     },
+    Events {
+        json: bool,
+    },
     /// The new binary taking over from `upgrade` (hidden).
     Resume {
         fd: i32,
@@ -158,6 +161,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli> {
         Some("validate") => validate(&mut p, &mut g)?,
         Some("purge") => purge(&mut p, &mut g)?,
         Some("upgrade") => upgrade(&mut p, &mut g)?,
+        Some("events") => events(&mut p, &mut g)?,
         Some("__resume") => resume(&mut p)?,
         Some("__handover-version") => Command::HandoverVersion,
         Some("completions") => completions(&mut p, &mut g)?,
@@ -395,6 +399,19 @@ fn upgrade(p: &mut Parser, g: &mut Global) -> Result<Command> {
     }
     Ok(g.replacement("upgrade")
         .unwrap_or(Command::Upgrade { binary }))
+}
+
+fn events(p: &mut Parser, g: &mut Global) -> Result<Command> {
+    let mut json = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("json") => json = true,
+            Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
+            Short('h') | Long("help") => g.help = true,
+            _ => return Err(unexpected(arg, "events")),
+        }
+    }
+    Ok(g.replacement("events").unwrap_or(Command::Events { json }))
 }
 
 fn resume(p: &mut Parser) -> Result<Command> {

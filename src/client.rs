@@ -120,6 +120,37 @@ pub fn request_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i3
     Ok((pid, resp))
 }
 
+/// Sends `req` and keeps the connection: the reply, then a reader of the lines that
+/// follow (an events subscription), each as the supervisor sends it.
+pub fn subscribe(paths: &Paths, req: &Request) -> Result<(Response, BufReader<UnixStream>)> {
+    let (_, stream) = connect(paths)?;
+    stream
+        .set_write_timeout(Some(REPLY_TIMEOUT))
+        .map_err(|e| Error::io("socket", e))?;
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(|e| Error::io("socket", e))?;
+    let mut line =
+        serde_json::to_vec(req).map_err(|e| Error::msg(format!("cannot encode request: {e}")))?;
+    line.push(b'\n');
+    (&stream)
+        .write_all(&line)
+        .map_err(|e| Error::io("cannot send request to supervisor", e))?;
+    let mut reader = BufReader::new(stream);
+    let mut reply = String::new();
+    reader
+        .read_line(&mut reply)
+        .map_err(|e| Error::io("cannot read supervisor reply", e))?;
+    let resp = serde_json::from_str(&reply)
+        .map_err(|e| Error::msg(format!("malformed reply from supervisor: {e}")))?;
+    // From here on the lines come when something happens.
+    reader
+        .get_ref()
+        .set_read_timeout(None)
+        .map_err(|e| Error::io("socket", e))?;
+    Ok((resp, reader))
+}
+
 /// Like `request_to`, but a reply with `ok: false` becomes an error.
 pub fn call(paths: &Paths, req: &Request, timeout: Duration) -> Result<Response> {
     call_to(paths, req, timeout).map(|(_, resp)| resp)

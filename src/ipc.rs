@@ -43,6 +43,33 @@ pub enum Request {
         services: Option<Vec<String>>,
         timeout_ms: u64,
     },
+    /// Subscribe: after the reply, one `LifecycleEvent` JSON line per event, until the
+    /// supervisor exits or the subscriber falls too far behind.
+    Events,
+}
+
+/// What `sysg events` is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub service: String,
+    /// "state" (from -> to), "probe" (a failed health probe), "cron" (fired, skipped).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// How the instance ended ("exit code 1", "signal 9 (KILL)"), on a state event that
+    /// follows an exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

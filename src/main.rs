@@ -89,6 +89,7 @@ fn run() -> Result<i32> {
         } => commands::manage::logs(service.as_deref(), lines, follow, kind),
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),
+        Command::Events { json } => commands::events::events(json),
         Command::Upgrade { binary } => commands::manage::upgrade(binary.as_deref()),
         Command::Resume { fd, fallback } => supervisor::resume(fd, fallback),
         Command::HandoverVersion => {

@@ -60,6 +60,15 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          --supervisor shows supervisor.log: lifecycle events and hook output.",
     ),
     (
+        "events",
+        "Print lifecycle events as they happen",
+        "Usage: sysg events [--json]\n\n\
+         Subscribes to the running supervisor and prints each event as it happens, one\n\
+         line each (time in UTC): state changes ('api starting -> up (pid 42)', exits\n\
+         with their code, restarts), failed health probes, cron fires and skips. Ends\n\
+         when the supervisor exits. With --json: one JSON object a line.",
+    ),
+    (
         "validate",
         "Check a config file",
         "Usage: sysg validate [-c FILE]\n\nPrints 'OK: N services (M cron)' or every error (exit 2).",
@@ -243,6 +252,10 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 "supervisor.log: lifecycle events and hook output",
             ),
         ],
+    ),
+    (
+        "events",
+        &[flag(None, "json", None, "one JSON object a line")],
     ),
     ("validate", &[CONFIG]),
     (

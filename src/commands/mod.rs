@@ -1,5 +1,6 @@
 //! One function per subcommand. Each returns the process exit code or an `Error`.
 
+pub mod events;
 pub mod leftovers;
 pub mod logs;
 pub mod manage;

@@ -97,8 +97,18 @@ impl Supervisor {
                     c.next = None;
                 }
             }
-            Action::CronBegin { key } => self.cron_record(i, key, false),
-            Action::CronSkipped { key } => self.cron_record(i, key, true),
+            Action::CronBegin { key } => {
+                self.publish_note(i, "cron", format!("fired ({key})"));
+                self.cron_record(i, key, false);
+            }
+            Action::CronSkipped { key } => {
+                self.publish_note(
+                    i,
+                    "cron",
+                    format!("skipped ({key}): the last run is still on"),
+                );
+                self.cron_record(i, key, true);
+            }
             Action::CronFinished {
                 key,
                 uptime,

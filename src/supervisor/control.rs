@@ -23,6 +23,8 @@ pub struct Client {
     /// The peer shut down its writing side and waits for the reply: not polled for
     /// input any more (a hang-up still shows as POLLHUP).
     pub read_closed: bool,
+    /// An events subscriber: kept once its output is written, for more to come.
+    pub streaming: bool,
 }
 
 pub enum ClientEvent {
@@ -45,7 +47,22 @@ impl Client {
             written: 0,
             answered: false,
             read_closed: false,
+            streaming: false,
         })
+    }
+
+    /// Queues `line` after what is still unwritten (an events subscriber's next one).
+    pub fn push(&mut self, line: &[u8]) {
+        if self.written == self.outbuf.len() {
+            self.outbuf.clear();
+            self.written = 0;
+        }
+        self.outbuf.extend_from_slice(line);
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn backlog(&self) -> usize {
+        self.outbuf.len() - self.written
     }
 
     /// What to poll this client for.
@@ -144,7 +161,11 @@ impl Client {
                 Err(_) => return ClientEvent::Close,
             }
         }
-        ClientEvent::Close
+        if self.streaming {
+            ClientEvent::Pending
+        } else {
+            ClientEvent::Close
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod control;
 mod cron;
 mod cron_fire;
 pub(crate) mod deps;
+mod events;
 mod handover;
 mod health;
 mod hooks;
@@ -172,6 +173,8 @@ pub struct Supervisor {
     upgrading: Option<u64>,
     /// Clients of `start --wait` and the like, waiting for services to be up.
     up_waiters: Vec<wait_up::UpWaiter>,
+    /// `sysg events` clients.
+    subscribers: Vec<u64>,
     // Held for the supervisor's lifetime: the flock on sysg.pid says "someone is here".
     _pid_lock: File,
 }
@@ -256,6 +259,7 @@ impl Supervisor {
             containment: started.containment,
             upgrading: None,
             up_waiters: Vec::new(),
+            subscribers: Vec::new(),
             _pid_lock: started.pid_lock,
         })
     }
@@ -442,12 +446,16 @@ impl Supervisor {
                 detail: detail.clone(),
                 at: unit::rfc3339(std::time::SystemTime::now()),
             });
+            if !healthy {
+                self.publish_note(i, "probe", format!("failed: {detail}"));
+            }
         }
         let mut queue = VecDeque::from([ev]);
         while let Some(ev) = queue.pop_front() {
             let u = &self.units[i];
             let (next, actions) = service::on_event(&u.cfg, &u.svc, ev, Instant::now());
             if next != u.svc {
+                let shown_before = events::shown(&u.svc);
                 let (from, to) = (u.svc.phase.name(), next.phase.name());
                 if from != to {
                     debug!("{}: {from} -> {to}", u.cfg.name);
@@ -457,6 +465,7 @@ impl Supervisor {
                 }
                 self.state_dirty = true;
                 self.units[i].svc = next;
+                self.publish_transition(i, shown_before);
             }
             for action in actions {
                 if let Some(ev) = self.perform(i, action) {

@@ -147,6 +147,7 @@ impl Supervisor {
             || self.loading == Some(id)
             || self.upgrading == Some(id)
             || self.up_waiters.iter().any(|w| w.client == id)
+            || self.subscribers.contains(&id)
             || self.reload.as_ref().is_some_and(|r| r.client == id);
         if !waiting && self.clients.iter().any(|c| c.id == id) {
             debug!("dropping a stalled control client");
@@ -158,6 +159,7 @@ impl Supervisor {
     pub(super) fn drop_client(&mut self, id: u64) {
         self.clients.retain(|c| c.id != id);
         self.waiters.retain(|w| w.client != id);
+        self.subscribers.retain(|&s| s != id);
     }
 
     /// Makes room for a new client: drops the oldest one that has not sent its request,
@@ -221,6 +223,7 @@ impl Supervisor {
                 services,
                 timeout_ms,
             } => self.wait_up_request(client, services, timeout_ms),
+            Request::Events => self.events_request(client),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);
