@@ -82,6 +82,11 @@ pub enum Command {
     Events {
         json: bool,
     },
+    Inspect {
+        service: String,
+        json: bool,
+        env: bool,
+    },
     /// The new binary taking over from `upgrade` (hidden).
     Resume {
         fd: i32,
@@ -162,6 +167,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli> {
         Some("purge") => purge(&mut p, &mut g)?,
         Some("upgrade") => upgrade(&mut p, &mut g)?,
         Some("events") => events(&mut p, &mut g)?,
+        Some("inspect") => inspect(&mut p, &mut g)?,
         Some("__resume") => resume(&mut p)?,
         Some("__handover-version") => Command::HandoverVersion,
         Some("completions") => completions(&mut p, &mut g)?,
@@ -412,6 +418,30 @@ fn events(p: &mut Parser, g: &mut Global) -> Result<Command> {
         }
     }
     Ok(g.replacement("events").unwrap_or(Command::Events { json }))
+}
+
+fn inspect(p: &mut Parser, g: &mut Global) -> Result<Command> {
+    let (mut service, mut json, mut env) = (None, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Value(v) if service.is_none() => service = Some(value_string(v, "argument")?),
+            Short('s') | Long("service") => service = Some(service_value(p)?),
+            Long("json") => json = true,
+            Long("env") => env = true,
+            Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
+            Short('h') | Long("help") => g.help = true,
+            _ => return Err(unexpected(arg, "inspect")),
+        }
+    }
+    if let Some(instead) = g.replacement("inspect") {
+        return Ok(instead);
+    }
+    let Some(service) = service else {
+        return Err(Error::Usage(
+            "inspect: which service? (sysg inspect NAME)".into(),
+        ));
+    };
+    Ok(Command::Inspect { service, json, env })
 }
 
 fn resume(p: &mut Parser) -> Result<Command> {

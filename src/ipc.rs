@@ -46,6 +46,76 @@ pub enum Request {
     /// Subscribe: after the reply, one `LifecycleEvent` JSON line per event, until the
     /// supervisor exits or the subscriber falls too far behind.
     Events,
+    /// Everything about one service; env values only with `env`.
+    Inspect { service: String, env: bool },
+}
+
+/// `sysg inspect`: one service as the supervisor runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inspect {
+    pub name: String,
+    pub kind: String,
+    pub status: State,
+    pub pid: Option<i32>,
+    /// The command as configured (`${VAR}` expanded).
+    pub command: String,
+    /// What runs: the program and its arguments, or `/bin/sh -c <command>`.
+    pub runs: Vec<String>,
+    pub working_dir: String,
+    /// `user (uid)` and `group (gid)`, when not the supervisor's.
+    pub user: Option<String>,
+    pub group: Option<u32>,
+    pub env_keys: Vec<String>,
+    /// With `env`: the values too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<(String, String)>>,
+    pub restart_policy: String,
+    pub backoff_ms: u64,
+    pub max_restarts: Option<u32>,
+    pub restart_count: u32,
+    pub stop_signal: String,
+    pub stop_timeout_ms: u64,
+    pub depends_on: Vec<String>,
+    pub health_check: Option<String>,
+    /// The last exits, newest first.
+    pub exits: Vec<ExitRecord>,
+    /// The last probe results, newest first.
+    pub probes: Vec<ProbeStatus>,
+    /// The last run of each hook.
+    pub hooks: Vec<HookRun>,
+    pub logs: Vec<LogFileInfo>,
+    /// RFC 3339, UTC.
+    pub next_cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// "exit code 1", "signal 9 (KILL)".
+    pub exit: String,
+    pub uptime_s: f64,
+    /// What the policy did: "restart in 1s", "failed: gave up after 5 restarts", ...
+    pub then: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRun {
+    /// "on_start.success", ...
+    pub hook: String,
+    /// RFC 3339, UTC, of its start.
+    pub at: String,
+    /// "exit code 0", "timed out after 30s (killed)", "cannot run: ...".
+    pub outcome: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFileInfo {
+    pub path: String,
+    pub bytes: u64,
 }
 
 /// What `sysg events` is told.
@@ -84,6 +154,8 @@ pub struct Response {
     /// The service a failed `WaitUp` is about (its logs are worth showing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<Box<Inspect>>,
 }
 
 impl Response {

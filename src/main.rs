@@ -90,6 +90,7 @@ fn run() -> Result<i32> {
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),
         Command::Events { json } => commands::events::events(json),
+        Command::Inspect { service, json, env } => commands::inspect::inspect(&service, json, env),
         Command::Upgrade { binary } => commands::manage::upgrade(binary.as_deref()),
         Command::Resume { fd, fallback } => supervisor::resume(fd, fallback),
         Command::HandoverVersion => {

@@ -69,6 +69,15 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          when the supervisor exits. With --json: one JSON object a line.",
     ),
     (
+        "inspect",
+        "Show everything about one service",
+        "Usage: sysg inspect NAME [--json] [--env]\n\n\
+         What runs (the command, the program and arguments, working dir, user), its\n\
+         environment keys (values with --env), restart policy, the last 10 exits and\n\
+         what the policy did about each, the last probe results, the last run of each\n\
+         hook, its log files and their sizes, and the next cron run.",
+    ),
+    (
         "validate",
         "Check a config file",
         "Usage: sysg validate [-c FILE]\n\nPrints 'OK: N services (M cron)' or every error (exit 2).",
@@ -256,6 +265,19 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
     (
         "events",
         &[flag(None, "json", None, "one JSON object a line")],
+    ),
+    (
+        "inspect",
+        &[
+            flag(
+                Some('s'),
+                "service",
+                Some("NAME"),
+                "the service (same as NAME)",
+            ),
+            flag(None, "json", None, "one JSON document"),
+            flag(None, "env", None, "show environment values too"),
+        ],
     ),
     ("validate", &[CONFIG]),
     (

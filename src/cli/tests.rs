@@ -132,6 +132,10 @@ fn flag_table_matches_parser_and_help() {
             spellings.extend(f.short.map(|c| format!("-{c}")));
             for spelling in spellings {
                 let mut args = vec![command.to_string(), spelling.clone()];
+                if *command == "inspect" && f.long != "service" {
+                    // It needs the service it is about.
+                    args.insert(1, "api".into());
+                }
                 if f.value.is_some() {
                     args.push(value.to_string());
                 }

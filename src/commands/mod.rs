@@ -1,6 +1,7 @@
 //! One function per subcommand. Each returns the process exit code or an `Error`.
 
 pub mod events;
+pub mod inspect;
 pub mod leftovers;
 pub mod logs;
 pub mod manage;

@@ -185,7 +185,8 @@ pub const MARKER_AUX: &str = "SYSG_HOOK";
 
 /// What a worker reports when it is done.
 pub enum Done {
-    Hook,
+    /// A hook ended: how, for `inspect` (None: it could not even be started).
+    Hook(Option<(String, crate::ipc::HookRun)>),
     Probe(ProbeResult),
     /// A reload's config, read and validated off the loop thread, for `client`.
     Config {
@@ -374,7 +375,10 @@ impl Workers {
         let mut reports = Vec::new();
         while let Ok(done) = self.done_rx.try_recv() {
             match done {
-                Done::Hook => self.running = self.running.saturating_sub(1),
+                Done::Hook(run) => {
+                    self.running = self.running.saturating_sub(1);
+                    reports.push(Done::Hook(run));
+                }
                 Done::PreStart(r) => {
                     self.running = self.running.saturating_sub(1);
                     reports.push(Done::PreStart(r));

@@ -66,20 +66,32 @@ pub fn fire(
         ),
     ];
     let job = Job {
+        event,
+        outcome,
         svc: svc.clone(),
         hook,
         label: label.clone(),
         extra,
     };
     if let Err(e) = workers.start(format!("hook {label}"), true, move |link| {
-        job.execute(&link);
-        link.report(Done::Hook);
+        let began = std::time::Instant::now();
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let outcome = job.execute(&link);
+        let run = crate::ipc::HookRun {
+            hook: format!("{}.{}", event_name(job.event), outcome_name(job.outcome)),
+            at,
+            outcome,
+            duration_ms: began.elapsed().as_millis() as u64,
+        };
+        link.report(Done::Hook(Some((job.svc.name.clone(), run))));
     }) {
         warning!("hook {label}: cannot start a thread for it: {e}");
     }
 }
 
 struct Job {
+    event: HookEvent,
+    outcome: Outcome,
     svc: Service,
     hook: Hook,
     label: String,
@@ -87,7 +99,8 @@ struct Job {
 }
 
 impl Job {
-    fn execute(&self, link: &Link) {
+    /// Runs the hook; says how it ended.
+    fn execute(&self, link: &Link) -> String {
         let label = &self.label;
         let svc = runnable(&self.svc, &link.state_dir);
         let command = &self.hook.command;
@@ -103,7 +116,7 @@ impl Job {
             Ok(done) => done,
             Err(e) => {
                 warning!("hook {label}: cannot run: {e}");
-                return;
+                return format!("cannot run: {e}");
             }
         };
         if done.timed_out {
@@ -119,6 +132,14 @@ impl Job {
                 warning!("hook {label} killed by {}", crate::config::signal_name(s))
             }
             None => warning!("hook {label}: exit status unknown"),
+        }
+        let how = done
+            .status
+            .map_or_else(|| "exit status unknown".to_string(), |s| s.describe());
+        if done.timed_out {
+            format!("timed out after {} ({how})", humantime(self.hook.timeout))
+        } else {
+            how
         }
     }
 }

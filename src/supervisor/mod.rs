@@ -16,6 +16,7 @@ mod events;
 mod handover;
 mod health;
 mod hooks;
+mod inspect;
 mod logfile;
 mod notify;
 mod output;
@@ -441,11 +442,13 @@ impl Supervisor {
     /// those actions produce (a spawn's result) the same way, in order.
     fn deliver(&mut self, i: usize, ev: Event) {
         if let Event::ProbeResult { healthy, detail } = &ev {
-            self.units[i].last_probe = Some(crate::ipc::ProbeStatus {
+            let probe = crate::ipc::ProbeStatus {
                 healthy: *healthy,
                 detail: detail.clone(),
                 at: unit::rfc3339(std::time::SystemTime::now()),
-            });
+            };
+            self.note_probe(i, probe.clone());
+            self.units[i].last_probe = Some(probe);
             if !healthy {
                 self.publish_note(i, "probe", format!("failed: {detail}"));
             }

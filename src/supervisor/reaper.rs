@@ -88,7 +88,9 @@ impl Supervisor {
                         }
                         let survivors = self.survivors(i);
                         let oom = self.oom_kills_since(i);
+                        let started = self.units[i].svc.live().map(|r| r.started);
                         self.deliver(i, Event::LeaderExited { status, survivors });
+                        self.note_exit(i, status, started);
                         if oom > 0 {
                             self.note_oom(i, oom);
                         }
@@ -128,7 +130,8 @@ impl Supervisor {
                     binary,
                     result,
                 } => self.upgrade_checked(client, binary, result),
-                Done::Hook => {}
+                Done::Hook(Some((service, run))) => self.note_hook_run(&service, run),
+                Done::Hook(None) => {}
             }
         }
         for i in 0..self.units.len() {

@@ -224,6 +224,7 @@ impl Supervisor {
                 timeout_ms,
             } => self.wait_up_request(client, services, timeout_ms),
             Request::Events => self.events_request(client),
+            Request::Inspect { service, env } => self.inspect_request(&service, env),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);

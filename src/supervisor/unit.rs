@@ -50,6 +50,11 @@ pub struct Unit {
     pub notify: Option<super::notify::Notify>,
     /// The cgroups of its instances, when cgroups are in use.
     pub leaves: super::contain::Leaves,
+    /// What `inspect` shows: the last exits and probe results (newest last), the last
+    /// run of each hook.
+    pub exits: std::collections::VecDeque<crate::ipc::ExitRecord>,
+    pub probes: std::collections::VecDeque<crate::ipc::ProbeStatus>,
+    pub hook_runs: Vec<crate::ipc::HookRun>,
 }
 
 impl Unit {
@@ -75,6 +80,9 @@ impl Unit {
             last_probe: None,
             notify: None,
             leaves: Default::default(),
+            exits: Default::default(),
+            probes: Default::default(),
+            hook_runs: Vec::new(),
         }
     }
 
