@@ -1,7 +1,7 @@
 //! The client half of the control socket: connect, send one request line, read one reply.
 //! Every wait is bounded: a supervisor that is still starting gets `BOOT_WAIT` to bind its
 //! socket, and one that is stopped (SIGSTOP) or wedged gets the caller's timeout, after
-//! which the client gives up with `EXIT_GAVE_UP`.
+//! which the client gives up with exit 75 (`EX_TEMPFAIL`).
 
 use crate::error::{Error, Result};
 use crate::ipc::{Request, Response};
@@ -19,21 +19,13 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// same bound `start -d` gives the supervisor's handshake.
 pub const BOOT_WAIT: Duration = Duration::from_secs(60);
 
-/// Exit code of a client that gave up waiting for the supervisor (README, sysg(1)).
-pub const EXIT_GAVE_UP: i32 = 4;
-
 /// How often the socket file is looked for while a supervisor boots.
 const BOOT_POLL: Duration = Duration::from_millis(25);
 
-/// An error that means "the supervisor did not answer or finish in time"; the commands
-/// turn it into `EXIT_GAVE_UP` (see `commands::bounded`).
+/// An error that means "the supervisor did not answer or finish in time": exit 75
+/// (`EX_TEMPFAIL`), worth trying again.
 pub fn gave_up(text: String) -> Error {
-    Error::io(text, io::Error::from(io::ErrorKind::TimedOut))
-}
-
-/// Whether `e` came from `gave_up`.
-pub fn is_gave_up(e: &Error) -> bool {
-    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut)
+    Error::TempFail(text)
 }
 
 /// Why a live supervisor might not be answering, for the give-up message.
@@ -161,6 +153,10 @@ pub fn call_to(paths: &Paths, req: &Request, timeout: Duration) -> Result<(i32, 
     let (pid, resp) = request_to(paths, req, timeout)?;
     if resp.ok {
         Ok((pid, resp))
+    } else if resp.busy {
+        Err(Error::TempFail(
+            resp.error.unwrap_or_else(|| "supervisor busy".into()),
+        ))
     } else {
         Err(Error::msg(
             resp.error.unwrap_or_else(|| "request failed".into()),

@@ -17,7 +17,13 @@ pub enum Error {
     NotRunning(String),
     /// Anything else worth one line to the user. Exit 1.
     Msg(String),
+    /// Worth trying again: the supervisor did not answer in time, is busy (shutting
+    /// down, reloading), or does not take connections yet. Exit 75 (`EX_TEMPFAIL`).
+    TempFail(String),
 }
+
+/// `EX_TEMPFAIL` of sysexits(3): try again later.
+pub const EXIT_TEMPFAIL: i32 = 75;
 
 impl Error {
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
@@ -43,6 +49,7 @@ impl Error {
             Error::Usage(_) | Error::Config(_) => 2,
             Error::NotRunning(_) => 3,
             Error::Io { .. } | Error::Msg(_) => 1,
+            Error::TempFail(_) => EXIT_TEMPFAIL,
         }
     }
 }
@@ -53,7 +60,7 @@ impl fmt::Display for Error {
             Error::Usage(m) => write!(f, "{m}\nTry 'sysg --help' for more information."),
             Error::Config(lines) => write!(f, "{}", lines.join("\n")),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
-            Error::NotRunning(m) | Error::Msg(m) => write!(f, "{m}"),
+            Error::NotRunning(m) | Error::Msg(m) | Error::TempFail(m) => write!(f, "{m}"),
         }
     }
 }

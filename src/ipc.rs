@@ -156,6 +156,9 @@ pub struct Response {
     pub failed: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inspect: Option<Box<Inspect>>,
+    /// The request could not be taken now (shutting down, reloading): try again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub busy: bool,
 }
 
 impl Response {

@@ -267,7 +267,7 @@ fn gives_up_on_a_stopped_supervisor(args: &[&str]) {
     let _resume = freeze(&w);
     let out = w.run(args);
     assert_eq!(
-        out.code, 4,
+        out.code, 75,
         "sysg {args:?} against a stopped supervisor\n{out}"
     );
     assert!(
@@ -467,19 +467,19 @@ fn state_file_write_errors_are_logged_once_per_outage() {
 }
 
 #[test]
-fn exit_code_4_is_documented_in_help_readme_and_man_page() {
+fn exit_code_75_is_documented_in_help_readme_and_man_page() {
     let w = Sysg::new();
     let help = w.run_ok(&["--help"]).stdout;
-    assert!(help.contains("4 the supervisor did not answer"), "{help}");
+    assert!(
+        help.contains("75 try again: the supervisor did not answer"),
+        "{help}"
+    );
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
-        readme.contains("4 the\nsupervisor did not answer"),
+        readme.contains("75 try\nagain: the supervisor did not answer"),
         "README"
     );
     let man = std::fs::read_to_string(root.join("man/sysg.1")).unwrap();
-    assert!(
-        man.contains(".B 4\nThe supervisor did not answer"),
-        "man page"
-    );
+    assert!(man.contains(".B 75\nTry again later"), "man page");
 }

@@ -28,7 +28,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          Without -s: stop every service, shut the supervisor down and wait for it to exit.\n\
          With -s: that service stays stopped until started again; --with-dependents also\n\
          stops the running services that depend on it.\n\
-         With no supervisor: stop what a crashed one left running. Gives up with exit 4\n\
+         With no supervisor: stop what a crashed one left running. Gives up with exit 75\n\
          after the stop_timeouts of the dependency levels added up (plus the longest\n\
          hook timeout without -s) + 10 s.",
     ),
@@ -42,7 +42,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
          change nothing. --all (or --force): stop all, start all in order.\n\
          A config with errors is refused and nothing is touched. The reply waits until\n\
          what the reload started is up (at most 60 s); exit 1 names what did not come up.\n\
-         Gives up with exit 4 after the stop_timeouts of the dependency levels added up\n\
+         Gives up with exit 75 after the stop_timeouts of the dependency levels added up\n\
          + 10 s (+ 60 s for a reload). With -s and --wait: then wait until it is up,\n\
          as 'start --wait' does.",
     ),
@@ -337,7 +337,7 @@ pub fn main_help() -> String {
         "\nState lives in $SYSG_STATE_DIR, else $XDG_DATA_HOME/systemg, else ~/.local/share/systemg.\n",
     );
     s.push_str(
-        "Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 no supervisor (status),\n4 the supervisor did not answer or finish in time (see 'sysg help stop').\n",
+        "Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 no supervisor (status),\n75 try again: the supervisor did not answer or finish in time, or is busy\n(see 'sysg help stop').\n",
     );
     s
 }

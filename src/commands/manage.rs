@@ -14,7 +14,7 @@ use std::time::Duration;
 const LOCK_RACE: Duration = Duration::from_secs(5);
 
 pub fn stop(service: Option<&str>, with_dependents: bool) -> Result<i32> {
-    super::bounded(stop_bounded(service, with_dependents))
+    stop_bounded(service, with_dependents)
 }
 
 fn stop_bounded(service: Option<&str>, with_dependents: bool) -> Result<i32> {
@@ -149,7 +149,7 @@ pub fn validate(config: Option<&Path>) -> Result<i32> {
 }
 
 pub fn purge() -> Result<i32> {
-    super::bounded(purge_bounded())
+    purge_bounded()
 }
 
 fn purge_bounded() -> Result<i32> {

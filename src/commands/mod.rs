@@ -80,20 +80,6 @@ pub fn wait_for_exit(pid: i32, limit: std::time::Duration) -> bool {
     false
 }
 
-/// A client that gave up waiting for the supervisor prints why and exits with
-/// `client::EXIT_GAVE_UP`, so scripts can tell "did not answer in time" from a failure.
-pub fn bounded(result: Result<i32>) -> Result<i32> {
-    match result {
-        Err(e) if crate::client::is_gave_up(&e) => {
-            if let Error::Io { context, .. } = &e {
-                eprintln!("sysg: {context}");
-            }
-            Ok(crate::client::EXIT_GAVE_UP)
-        }
-        other => other,
-    }
-}
-
 /// Added to the config's stop timeouts for the supervisor's own work (signalling,
 /// reaping, sweeping escapees, writing state).
 pub const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);

@@ -24,7 +24,7 @@ pub fn start(
     wait: Option<Duration>,
     level: Level,
 ) -> Result<i32> {
-    super::bounded(start_bounded(config, daemonize, service, wait, level))
+    start_bounded(config, daemonize, service, wait, level)
 }
 
 fn start_bounded(
@@ -117,7 +117,7 @@ pub fn restart(
     reload: Reload,
     level: Level,
 ) -> Result<i32> {
-    super::bounded(restart_bounded(config, daemonize, service, reload, level))
+    restart_bounded(config, daemonize, service, reload, level)
 }
 
 fn restart_bounded(

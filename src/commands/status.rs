@@ -8,7 +8,7 @@ use crate::state::StateFile;
 use std::io::{IsTerminal, Write};
 
 pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
-    super::bounded(status_bounded(service, json))
+    status_bounded(service, json)
 }
 
 fn status_bounded(service: Option<&str>, json: bool) -> Result<i32> {

@@ -249,8 +249,11 @@ impl Supervisor {
     }
 
     pub(super) fn busy(&self) -> Option<Response> {
-        (self.shutting_down || self.reload.is_some() || self.loading.is_some())
-            .then(|| Response::error("supervisor is shutting down or reloading"))
+        (self.shutting_down || self.reload.is_some() || self.loading.is_some()).then(|| {
+            let mut resp = Response::error("supervisor is shutting down or reloading; try again");
+            resp.busy = true;
+            resp
+        })
     }
 
     /// The unit states are taken here; the /proc figures (a census of every process,
