@@ -71,6 +71,8 @@ pub enum Command {
         kind: LogKind,
         /// `--supervisor`: supervisor.log instead of a service's files.
         supervisor: bool,
+        /// `--grep TEXT`: only lines holding it.
+        grep: Option<String>,
     },
     Validate {
         config: Option<PathBuf>,
@@ -314,6 +316,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut named, mut service) = (None, None);
     let (mut lines, mut follow, mut kind) = (50, false, LogKind::All);
     let mut supervisor = false;
+    let mut grep = None;
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if named.is_none() => named = Some(value_string(v, "argument")?),
@@ -326,6 +329,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
             }
             Short('f') | Long("follow") => follow = true,
             Long("supervisor") => supervisor = true,
+            Long("grep") => grep = Some(value_string(p.value()?, "--grep")?),
             Short('k') | Long("kind") => {
                 let v = value_string(p.value()?, "--kind")?;
                 kind = match v.as_str() {
@@ -365,6 +369,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
         follow,
         kind,
         supervisor,
+        grep,
     })
 }
 

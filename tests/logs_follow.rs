@@ -19,8 +19,11 @@ impl Drop for Reap {
     }
 }
 
+/// The tick numbers in `text`: lines of the log file, or of `logs -f`, which prefixes
+/// each with `ticker | ` (the snapshot part and the followed part alike).
 fn ticks(text: &str) -> Vec<u64> {
     text.lines()
+        .map(|l| l.strip_prefix("ticker | ").unwrap_or(l))
         .filter_map(|l| l.trim_end().strip_prefix("tick-")?.parse().ok())
         .collect()
 }
@@ -88,8 +91,13 @@ fn follow_streams_new_lines_and_exits_0_when_the_supervisor_stops() {
     assert_eq!(status.unwrap().code(), Some(0), "logs -f exit status");
     reader.join().unwrap();
 
-    // Everything up to the service's very last line was printed, in order, once each.
+    // Everything up to the service's very last line was printed, in order, once each,
+    // all in one form.
     let text = seen.lock().unwrap().clone();
+    assert!(
+        text.lines().all(|l| l.starts_with("ticker | tick-")),
+        "{text}"
+    );
     let got = ticks(&text);
     assert!(
         got.windows(2).all(|p| p[1] == p[0] + 1),

@@ -100,3 +100,60 @@ fn both_log_files_exist_from_the_start_and_no_lock_is_left_at_exit() {
     );
     assert!(w.root().join("state/pid.json").exists());
 }
+
+#[test]
+fn logs_grep_keeps_the_last_matching_lines_and_follow_prefixes_every_line() {
+    let w = Sysg::new();
+    w.start_with(
+        r#"
+        services:
+          api:
+            command: "sh -c 'for i in 1 2 3 4 5 6; do echo ok $i; echo ERR $i; done; echo bad >&2; exec sleep 600'"
+          db:
+            command: "sh -c 'echo db ready; exec sleep 600'"
+        "#,
+    );
+    let log = w.root().join("state/logs/api_stderr.log");
+    assert!(wait_until(DEADLINE, || std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.contains("bad"))));
+    let out = w.run_ok(&["logs", "api", "--grep", "ERR", "-n", "2", "-k", "stdout"]);
+    let body: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("==>"))
+        .skip(1)
+        .collect();
+    assert_eq!(body, ["ERR 5", "ERR 6"], "{out}");
+    // Following: every service, every line as `name | `, stderr marked, the snapshot
+    // in the same form.
+    let mut follower = w
+        .command(&["logs", "-f", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        match rx.recv_timeout(DEADLINE) {
+            Ok(line) => got.push(line),
+            Err(_) => panic!("logs -f printed only {got:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(got, ["api (stderr) | bad", "api | ERR 6", "db | db ready"]);
+    w.run_ok(&["stop"]);
+    assert!(wait_until(DEADLINE, || follower
+        .try_wait()
+        .unwrap()
+        .is_some()));
+}

@@ -55,9 +55,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "logs",
         "Show service output",
-        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all]\n       \
-         sysg logs --supervisor [-n N] [-f]\n\n\
-         --supervisor shows supervisor.log: lifecycle events and hook output.",
+        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all] [--grep TEXT]\n       \
+         sysg logs --supervisor [-n N] [-f] [--grep TEXT]\n\n\
+         With -f every line, the last N and those that follow, is prefixed 'name | '\n\
+         ('name (stderr) | ' for stderr), every service interleaved as lines arrive.\n\
+         The supervisor option shows supervisor.log: lifecycle events, hook output.",
     ),
     (
         "events",
@@ -259,6 +261,12 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 "supervisor",
                 None,
                 "supervisor.log: lifecycle events and hook output",
+            ),
+            flag(
+                None,
+                "grep",
+                Some("TEXT"),
+                "only lines holding TEXT (the last N of them)",
             ),
         ],
     ),

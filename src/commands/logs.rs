@@ -14,6 +14,22 @@ use crate::paths::Stream;
 use std::io::{self, Write};
 use std::path::Path;
 
+/// How lines are shown: prefixed with their service (`name | `, the form `-f` uses for
+/// the snapshot and what follows alike), and only those holding `grep`.
+#[derive(Clone, Debug, Default)]
+pub struct Look {
+    pub prefixed: bool,
+    pub grep: Option<Vec<u8>>,
+}
+
+impl Look {
+    fn matches(&self, line: &[u8]) -> bool {
+        self.grep
+            .as_ref()
+            .is_none_or(|g| line.windows(g.len().max(1)).any(|w| w == g.as_slice()))
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Stdout,
@@ -37,19 +53,25 @@ impl Kind {
 /// still hold is printed and `show` returns `Ok`. A caller that never wants to stop passes
 /// `&|| true` and ends the process itself. A write error (reader gone, e.g. `| head`)
 /// ends it quietly with `Ok`.
+#[allow(clippy::too_many_arguments)]
 pub fn show(
     log_dir: &Path,
     services: &[(String, bool)],
     lines: usize,
     kind: Kind,
     follow: bool,
+    grep: Option<&str>,
     keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let look = Look {
+        prefixed: follow,
+        grep: grep.map(|g| g.as_bytes().to_vec()),
+    };
     let follow = follow.then_some(keep_following);
     // Only writes to `out` can fail here (unreadable logs are reported inline); a failed
     // write means nobody is reading any more, which is not an error worth a message.
-    let _ = show_io(log_dir, services, lines, kind, follow, out);
+    let _ = show_io(log_dir, services, lines, kind, &look, follow, out);
     Ok(())
 }
 
@@ -122,28 +144,47 @@ pub fn show_supervisor(
     path: &Path,
     lines: usize,
     follow: bool,
+    grep: Option<&str>,
     keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let _ = supervisor_io(path, lines, follow.then_some(keep_following), out);
+    let look = Look {
+        prefixed: false,
+        grep: grep.map(|g| g.as_bytes().to_vec()),
+    };
+    let _ = supervisor_io(path, lines, &look, follow.then_some(keep_following), out);
     Ok(())
 }
 
 fn supervisor_io(
     path: &Path,
     lines: usize,
+    look: &Look,
     follow: Option<&dyn Fn() -> bool>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = follow::Tail::new("supervisor", Stream::Stdout, path.clone());
+    let mut tail = follow::Tail::new(
+        "supervisor",
+        Stream::Stdout,
+        path.clone(),
+        look.grep.clone(),
+    );
+    let want = if look.grep.is_some() {
+        usize::MAX
+    } else {
+        lines
+    };
     let opened = crate::state_dir::open_read(&path).and_then(|f| {
         let meta = f.metadata()?;
         Ok((f, meta))
     });
     let blocks = match opened {
         Ok((file, meta)) => {
-            let blocks = rotated::tail_across_rotation(&path, Some((&file, &meta)), lines);
+            let mut blocks = rotated::tail_across_rotation(&path, Some((&file, &meta)), want);
+            if look.grep.is_some() {
+                snapshot::keep_last_matching(&mut blocks, look, lines);
+            }
             tail.resume(file, &meta);
             blocks
         }
@@ -166,7 +207,7 @@ fn supervisor_io(
     }
     match follow {
         Some(keep_following) => {
-            follow::follow(std::slice::from_mut(&mut tail), keep_following, out)
+            follow::follow(std::slice::from_mut(&mut tail), false, keep_following, out)
         }
         None => Ok(()),
     }
@@ -177,12 +218,13 @@ fn show_io(
     services: &[(String, bool)],
     lines: usize,
     kind: Kind,
+    look: &Look,
     follow: Option<&dyn Fn() -> bool>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut tails = snapshot::print(log_dir, services, lines, kind, out)?;
+    let mut tails = snapshot::print(log_dir, services, lines, kind, look, out)?;
     match follow {
-        Some(keep_following) => follow::follow(&mut tails, keep_following, out),
+        Some(keep_following) => follow::follow(&mut tails, true, keep_following, out),
         None => Ok(()),
     }
 }

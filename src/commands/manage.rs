@@ -194,7 +194,13 @@ fn purge_bounded() -> Result<i32> {
     Ok(0)
 }
 
-pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) -> Result<i32> {
+pub fn logs(
+    service: Option<&str>,
+    lines: usize,
+    follow: bool,
+    kind: LogKind,
+    grep: Option<&str>,
+) -> Result<i32> {
     let paths = paths()?;
     let known = services_for_logs(&paths);
     let selected: Vec<(String, bool)> = match service {
@@ -239,14 +245,15 @@ pub fn logs(service: Option<&str>, lines: usize, follow: bool, kind: LogKind) ->
         lines,
         kind,
         follow,
+        grep,
         &keep_following,
         &mut out,
     )?;
     Ok(0)
 }
 
-/// `sysg logs --supervisor [-n N] [-f]`.
-pub fn supervisor_log(lines: usize, follow: bool) -> Result<i32> {
+/// `sysg logs --supervisor [-n N] [-f] [--grep TEXT]`.
+pub fn supervisor_log(lines: usize, follow: bool, grep: Option<&str>) -> Result<i32> {
     let paths = paths()?;
     let supervisor = crate::state::running_supervisor(&paths);
     let keep_following =
@@ -257,6 +264,7 @@ pub fn supervisor_log(lines: usize, follow: bool) -> Result<i32> {
         &paths.supervisor_log(),
         lines,
         follow,
+        grep,
         &keep_following,
         &mut out,
     )?;

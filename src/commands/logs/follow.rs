@@ -25,10 +25,10 @@ const MAX_PARTIAL: usize = 64 * 1024;
 /// returns false, what the files still hold is printed and this returns.
 pub(super) fn follow(
     tails: &mut [Tail],
+    prefixed: bool,
     keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let prefixed = tails.len() > 1;
     loop {
         std::thread::sleep(FOLLOW_INTERVAL);
         // Asked before reading, so the last read sees everything written before the
@@ -56,10 +56,12 @@ pub(super) struct Tail {
     id: (u64, u64),
     offset: u64,
     partial: Vec<u8>,
+    /// `--grep`: only lines holding it.
+    grep: Option<Vec<u8>>,
 }
 
 impl Tail {
-    pub(super) fn new(name: &str, stream: Stream, path: PathBuf) -> Tail {
+    pub(super) fn new(name: &str, stream: Stream, path: PathBuf, grep: Option<Vec<u8>>) -> Tail {
         let label = match stream {
             Stream::Stdout => format!("{name} | "),
             Stream::Stderr => format!("{name} (stderr) | "),
@@ -71,7 +73,19 @@ impl Tail {
             id: (0, 0),
             offset: 0,
             partial: Vec::new(),
+            grep,
         }
+    }
+
+    /// `name | ` (`name (stderr) | `): what each line is prefixed with.
+    pub(super) fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn wanted(&self, line: &[u8]) -> bool {
+        self.grep
+            .as_ref()
+            .is_none_or(|g| line.windows(g.len().max(1)).any(|w| w == g.as_slice()))
     }
 
     /// Continue after what was already shown: the end of the file as it was measured.
@@ -149,13 +163,17 @@ impl Tail {
 
     fn emit(&mut self, mut bytes: &[u8], out: &mut dyn Write, prefixed: bool) -> io::Result<()> {
         while let Some(i) = bytes.iter().position(|b| *b == b'\n') {
-            if prefixed {
-                out.write_all(self.label.as_bytes())?;
-            }
-            out.write_all(&self.partial)?;
-            self.partial.clear();
-            out.write_all(&bytes[..=i])?;
+            self.partial.extend_from_slice(&bytes[..=i]);
             bytes = &bytes[i + 1..];
+            let line = std::mem::take(&mut self.partial);
+            if self.wanted(&line) {
+                if prefixed {
+                    out.write_all(self.label.as_bytes())?;
+                }
+                out.write_all(&line)?;
+            }
+            self.partial = line;
+            self.partial.clear();
         }
         self.partial.extend_from_slice(bytes);
         if self.partial.len() >= MAX_PARTIAL {
@@ -167,6 +185,10 @@ impl Tail {
     /// Prints a held-back unterminated line as a line of its own.
     fn finish_line(&mut self, out: &mut dyn Write, prefixed: bool) -> io::Result<()> {
         if self.partial.is_empty() {
+            return Ok(());
+        }
+        if !self.wanted(&self.partial) {
+            self.partial.clear();
             return Ok(());
         }
         if prefixed {

@@ -11,7 +11,7 @@
 
 use super::follow::Tail;
 use super::rotated::tail_across_rotation;
-use super::Kind;
+use super::{Kind, Look};
 use crate::paths::service_log;
 use std::io::{self, Write};
 use std::path::Path;
@@ -44,36 +44,53 @@ pub(super) fn print(
     services: &[(String, bool)],
     lines: usize,
     kind: Kind,
+    look: &Look,
     out: &mut dyn Write,
 ) -> io::Result<Vec<Tail>> {
     let mut tails = Vec::new();
     for (i, (name, running)) in services.iter().enumerate() {
-        if i > 0 {
+        if i > 0 && !look.prefixed {
             writeln!(out)?;
         }
-        writeln!(out, "{}\n", header(name, *running))?;
+        if !look.prefixed {
+            writeln!(out, "{}\n", header(name, *running))?;
+        }
         let mut shown = 0;
         for stream in kind.streams() {
             let path = service_log(log_dir, name, *stream);
             let path = std::path::absolute(&path).unwrap_or(path);
-            let mut tail = Tail::new(name, *stream, path.clone());
+            let mut tail = Tail::new(name, *stream, path.clone(), look.grep.clone());
             let opened = crate::state_dir::open_read(&path).and_then(|f| {
                 let meta = f.metadata()?;
                 Ok((f, meta))
             });
-            let blocks = match opened {
+            // With a pattern, the last N matching lines: every line is looked at.
+            let want = if look.grep.is_some() {
+                usize::MAX
+            } else {
+                lines
+            };
+            let mut blocks = match opened {
                 Ok((file, meta)) => {
-                    let blocks = tail_across_rotation(&path, Some((&file, &meta)), lines);
+                    let blocks = tail_across_rotation(&path, Some((&file, &meta)), want);
                     tail.resume(file, &meta);
                     blocks
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    tail_across_rotation(&path, None, lines)
+                    tail_across_rotation(&path, None, want)
                 }
                 Err(e) => vec![(path, vec![format!("(cannot read: {e})")])],
             };
-            tails.push(tail);
+            if look.grep.is_some() {
+                keep_last_matching(&mut blocks, look, lines);
+            }
             for (path, body) in blocks {
+                if look.prefixed {
+                    for line in body {
+                        writeln!(out, "{}{line}", tail.label())?;
+                    }
+                    continue;
+                }
                 if shown > 0 {
                     writeln!(out)?;
                 }
@@ -85,11 +102,26 @@ pub(super) fn print(
                     writeln!(out, "{line}")?;
                 }
             }
+            tails.push(tail);
         }
-        if shown == 0 {
+        if shown == 0 && !look.prefixed {
             writeln!(out, "(no logs yet)")?;
         }
     }
     out.flush()?;
     Ok(tails)
+}
+
+/// Only the lines `look` matches, the last `n` of them over all blocks.
+pub(super) fn keep_last_matching(blocks: &mut Vec<super::rotated::Block>, look: &Look, n: usize) {
+    for (_, body) in blocks.iter_mut() {
+        body.retain(|l| look.matches(l.as_bytes()));
+    }
+    let mut left = n;
+    for (_, body) in blocks.iter_mut().rev() {
+        let skip = body.len().saturating_sub(left);
+        body.drain(..skip);
+        left -= body.len();
+    }
+    blocks.retain(|(_, body)| !body.is_empty());
 }

@@ -111,7 +111,7 @@ fn header_grows_with_a_long_name() {
 fn run_show(dir: &Path, services: &[(&str, bool)], lines: usize, kind: Kind) -> String {
     let services: Vec<(String, bool)> = services.iter().map(|(n, r)| (n.to_string(), *r)).collect();
     let mut out = Vec::new();
-    show(dir, &services, lines, kind, false, &|| true, &mut out).unwrap();
+    show(dir, &services, lines, kind, false, None, &|| true, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -167,6 +167,7 @@ fn show_ends_quietly_when_the_reader_is_gone() {
         10,
         Kind::All,
         true,
+        None,
         &|| true,
         &mut Closed
     )
@@ -195,13 +196,19 @@ fn follow_streams_new_lines_with_prefixes() {
         ticks.set(ticks.get() + 1);
         ticks.get() < 5
     };
-    show(&dir, &services, 10, Kind::All, true, &keep, &mut out).unwrap();
+    show(&dir, &services, 10, Kind::All, true, None, &keep, &mut out).unwrap();
     writer.join().unwrap();
     let text = String::from_utf8(out).unwrap();
-    let streamed: Vec<&str> = text.lines().skip_while(|l| *l != "old").skip(1).collect();
+    // The snapshot in the same form as what follows.
+    let streamed: Vec<&str> = text.lines().collect();
     assert_eq!(
         streamed,
-        ["api | new 1", "api (stderr) | late err", "api | new 2"]
+        [
+            "api | old",
+            "api | new 1",
+            "api (stderr) | late err",
+            "api | new 2"
+        ]
     );
 }
 
@@ -210,7 +217,7 @@ fn follow_survives_rotation_and_truncation() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("w_stdout.log");
     write(&p, "seen\n");
-    let mut t = Tail::new("w", Stream::Stdout, p.clone());
+    let mut t = Tail::new("w", Stream::Stdout, p.clone(), None);
     let f = File::open(&p).unwrap();
     let meta = f.metadata().unwrap();
     t.resume(f, &meta);
@@ -365,6 +372,7 @@ fn follow_ends_when_told_and_prints_what_was_left() {
                 10,
                 Kind::Stdout,
                 true,
+                None,
                 &keep_following,
                 &mut out,
             );
@@ -384,11 +392,15 @@ fn follow_ends_when_told_and_prints_what_was_left() {
         "show did not return after keep_following turned false"
     );
     let text = follower.join().unwrap().unwrap();
-    let body: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("==>"))
-        .skip(1)
-        .collect();
-    assert_eq!(body, ["old", "during 1", "during 2", "last words"]);
+    let body: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        body,
+        [
+            "api | old",
+            "api | during 1",
+            "api | during 2",
+            "api | last words"
+        ]
+    );
     assert!(text.ends_with("last words\n"), "{text:?}");
 }
