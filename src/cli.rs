@@ -71,8 +71,8 @@ pub enum Command {
         kind: LogKind,
         /// `--supervisor`: supervisor.log instead of a service's files.
         supervisor: bool,
-        /// `--grep TEXT`: only lines holding it.
-        grep: Option<String>,
+        /// `--grep`, `--since`, `--until`, `--timestamps` / `--no-timestamps`.
+        view: LogView,
     },
     Validate {
         config: Option<PathBuf>,
@@ -181,6 +181,19 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli> {
         log_level: g.log_level,
         command,
     })
+}
+
+/// How `logs` filters and shows lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogView {
+    /// Only lines holding this text.
+    pub grep: Option<String>,
+    /// Only lines stamped at or after / before this (a duration ago, or a time).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// `--timestamps`: every service's stamped lines in one list in time order, stamps
+    /// shown; `--no-timestamps`: stamps hidden.
+    pub timestamps: Option<bool>,
 }
 
 /// `--wait` and `--timeout D` of `start` and `restart` (a timeout implies `--wait`;
@@ -316,7 +329,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut named, mut service) = (None, None);
     let (mut lines, mut follow, mut kind) = (50, false, LogKind::All);
     let mut supervisor = false;
-    let mut grep = None;
+    let mut view = LogView::default();
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if named.is_none() => named = Some(value_string(v, "argument")?),
@@ -329,7 +342,11 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
             }
             Short('f') | Long("follow") => follow = true,
             Long("supervisor") => supervisor = true,
-            Long("grep") => grep = Some(value_string(p.value()?, "--grep")?),
+            Long("grep") => view.grep = Some(value_string(p.value()?, "--grep")?),
+            Long("since") => view.since = Some(value_string(p.value()?, "--since")?),
+            Long("until") => view.until = Some(value_string(p.value()?, "--until")?),
+            Long("timestamps") => view.timestamps = Some(true),
+            Long("no-timestamps") => view.timestamps = Some(false),
             Short('k') | Long("kind") => {
                 let v = value_string(p.value()?, "--kind")?;
                 kind = match v.as_str() {
@@ -369,7 +386,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
         follow,
         kind,
         supervisor,
-        grep,
+        view,
     })
 }
 

@@ -157,3 +157,59 @@ fn logs_grep_keeps_the_last_matching_lines_and_follow_prefixes_every_line() {
         .unwrap()
         .is_some()));
 }
+
+#[test]
+fn stamped_logs_merge_in_time_order_and_filter_by_time() {
+    let w = Sysg::new();
+    w.start_with(
+        r#"
+        logs: { timestamps: true }
+        services:
+          a:
+            command: "sh -c 'echo a1; sleep 0.8; echo a2; sleep 0.8; echo a3; exec sleep 600'"
+          b:
+            command: "sh -c 'sleep 0.15; echo b1; sleep 0.3; echo b2 >&2; exec sleep 600'"
+            logs: { timestamps: false }
+          c:
+            command: "sh -c 'sleep 0.4; echo c1; sleep 0.8; echo c2 >&2; exec sleep 600'"
+        "#,
+    );
+    let a = w.root().join("state/logs/a_stdout.log");
+    let c = w.root().join("state/logs/c_stderr.log");
+    assert!(wait_until(DEADLINE, || {
+        std::fs::read_to_string(&a).is_ok_and(|t| t.contains("a3"))
+            && std::fs::read_to_string(&c).is_ok_and(|t| t.contains("c2"))
+    }));
+    // Each stored line: `2026-12-02T18:41:28.225Z a1`.
+    let text = std::fs::read_to_string(&a).unwrap();
+    for line in text.lines() {
+        let (stamp, rest) = line.split_at(25);
+        assert!(
+            stamp.ends_with("Z ") && stamp.as_bytes()[10] == b'T' && stamp.as_bytes()[19] == b'.',
+            "{line:?}"
+        );
+        assert!(rest.starts_with('a'), "{line:?}");
+    }
+    let b = std::fs::read_to_string(w.root().join("state/logs/b_stdout.log")).unwrap();
+    assert_eq!(b, "b1\n", "a service may turn stamps off");
+    // One list in time order, stamps shown.
+    let out = w.run_ok(&["logs", "--timestamps"]).stdout;
+    let order: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next())
+        .filter(|w| ["a1", "a2", "a3", "c1", "c2"].contains(w))
+        .collect();
+    assert_eq!(order, ["a1", "c1", "a2", "c2", "a3"], "{out}");
+    assert!(out.contains("c (stderr) | 20"), "{out}");
+    // A time window, stamps hidden.
+    let out = w
+        .run_ok(&["logs", "--since", "10m", "--no-timestamps", "-n", "2"])
+        .stdout;
+    assert_eq!(out, "c (stderr) | c2\na | a3\n", "{out}");
+    let out = w
+        .run_ok(&["logs", "--until", "2000-01-01T00:00:00Z"])
+        .stdout;
+    assert_eq!(out, "", "{out}");
+    assert_eq!(w.run(&["logs", "--since", "soon"]).code, 2);
+    w.run_ok(&["stop"]);
+}

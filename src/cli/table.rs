@@ -55,11 +55,15 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "logs",
         "Show service output",
-        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all] [--grep TEXT]\n       \
+        "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all] [--grep TEXT]\n                 \
+         [--since WHEN] [--until WHEN] [--timestamps|--no-timestamps]\n       \
          sysg logs --supervisor [-n N] [-f] [--grep TEXT]\n\n\
          With -f every line, the last N and those that follow, is prefixed 'name | '\n\
          ('name (stderr) | ' for stderr), every service interleaved as lines arrive.\n\
-         The supervisor option shows supervisor.log: lifecycle events, hook output.",
+         The supervisor option shows supervisor.log: lifecycle events, hook output.\n\
+         Lines stored with their time (logs.timestamps) can be picked by time: WHEN is\n\
+         a duration ago (10m) or a time (2026-12-02T18:00:00Z); with a time window, or\n\
+         asked for timestamps, every service's lines come in one list in time order.",
     ),
     (
         "events",
@@ -268,6 +272,15 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 Some("TEXT"),
                 "only lines holding TEXT (the last N of them)",
             ),
+            flag(None, "since", Some("WHEN"), "only lines stored since WHEN"),
+            flag(None, "until", Some("WHEN"), "only lines stored until WHEN"),
+            flag(
+                None,
+                "timestamps",
+                None,
+                "all services in one list in time order",
+            ),
+            flag(None, "no-timestamps", None, "hide stored timestamps"),
         ],
     ),
     (

@@ -51,7 +51,7 @@ fn logs_positional_and_flags() {
             follow: true,
             kind: LogKind::Stderr,
             supervisor: false,
-            grep: None,
+            view: Default::default(),
         }
     );
     let cli = parse_str("logs --supervisor -n 3").unwrap();

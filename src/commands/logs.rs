@@ -14,19 +14,101 @@ use crate::paths::Stream;
 use std::io::{self, Write};
 use std::path::Path;
 
-/// How lines are shown: prefixed with their service (`name | `, the form `-f` uses for
-/// the snapshot and what follows alike), and only those holding `grep`.
+/// Which lines are shown and how: prefixed with their service (`name | `, the form `-f`
+/// uses for the snapshot and what follows alike), only those holding `grep`, only those
+/// stamped (`logs.timestamps`) within `since`..`until`, their stamps hidden (`strip`),
+/// and (`merged`) every selected file's in one list in time order.
 #[derive(Clone, Debug, Default)]
 pub struct Look {
     pub prefixed: bool,
     pub grep: Option<Vec<u8>>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub strip: bool,
+    pub merged: bool,
+}
+
+/// The `Look` the command line asks for. `--since 10m` is ten minutes ago; a time is
+/// RFC 3339 (`2026-12-02T18:00:00Z`) or `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn look_of(view: &crate::cli::LogView) -> Result<Look> {
+    let when =
+        |flag: &str, text: &Option<String>| -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+            let Some(text) = text else { return Ok(None) };
+            parse_when(text)
+                .map(Some)
+                .map_err(|e| crate::error::Error::Usage(format!("{flag}: {e}")))
+        };
+    Ok(Look {
+        prefixed: false,
+        grep: view.grep.as_ref().map(|g| g.as_bytes().to_vec()),
+        since: when("--since", &view.since)?,
+        until: when("--until", &view.until)?,
+        strip: view.timestamps == Some(false),
+        merged: view.timestamps == Some(true) || view.since.is_some() || view.until.is_some(),
+    })
+}
+
+fn parse_when(text: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(d) = crate::config::parse_duration(text) {
+        return chrono::Duration::from_std(d)
+            .map(|d| chrono::Utc::now() - d)
+            .map_err(|e| e.to_string());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .map_err(|_| {
+            format!(
+                "'{text}' is neither a duration (10m) nor a time (2026-12-02T18:00:00Z, \
+                 2026-12-02 18:00:00 UTC)"
+            )
+        })
+}
+
+/// The length of a stored line's stamp: `2026-12-02T18:00:01.234Z `.
+const STAMP_LEN: usize = 25;
+
+/// The receive time a line was stored with, if it was.
+pub fn stamp_of(line: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let head = line.get(..STAMP_LEN)?;
+    if head[STAMP_LEN - 1] != b' ' {
+        return None;
+    }
+    let text = std::str::from_utf8(&head[..STAMP_LEN - 1]).ok()?;
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 impl Look {
     fn matches(&self, line: &[u8]) -> bool {
-        self.grep
+        let text = self
+            .grep
             .as_ref()
-            .is_none_or(|g| line.windows(g.len().max(1)).any(|w| w == g.as_slice()))
+            .is_none_or(|g| line.windows(g.len().max(1)).any(|w| w == g.as_slice()));
+        if !text {
+            return false;
+        }
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        stamp_of(line)
+            .is_some_and(|t| self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u))
+    }
+
+    /// `line` as printed: without its stamp when they are hidden.
+    fn shown<'a>(&self, line: &'a str) -> &'a str {
+        match (self.strip, stamp_of(line.as_bytes())) {
+            (true, Some(_)) => &line[STAMP_LEN..],
+            _ => line,
+        }
+    }
+
+    /// Whether every line must be read (a filter may skip any of them).
+    fn filters(&self) -> bool {
+        self.grep.is_some() || self.since.is_some() || self.until.is_some() || self.merged
     }
 }
 
@@ -60,14 +142,11 @@ pub fn show(
     lines: usize,
     kind: Kind,
     follow: bool,
-    grep: Option<&str>,
+    mut look: Look,
     keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let look = Look {
-        prefixed: follow,
-        grep: grep.map(|g| g.as_bytes().to_vec()),
-    };
+    look.prefixed = follow || look.merged;
     let follow = follow.then_some(keep_following);
     // Only writes to `out` can fail here (unreadable logs are reported inline); a failed
     // write means nobody is reading any more, which is not an error worth a message.
@@ -144,14 +223,12 @@ pub fn show_supervisor(
     path: &Path,
     lines: usize,
     follow: bool,
-    grep: Option<&str>,
+    mut look: Look,
     keep_following: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let look = Look {
-        prefixed: false,
-        grep: grep.map(|g| g.as_bytes().to_vec()),
-    };
+    look.prefixed = false;
+    look.merged = false;
     let _ = supervisor_io(path, lines, &look, follow.then_some(keep_following), out);
     Ok(())
 }
@@ -164,17 +241,8 @@ fn supervisor_io(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = follow::Tail::new(
-        "supervisor",
-        Stream::Stdout,
-        path.clone(),
-        look.grep.clone(),
-    );
-    let want = if look.grep.is_some() {
-        usize::MAX
-    } else {
-        lines
-    };
+    let mut tail = follow::Tail::new("supervisor", Stream::Stdout, path.clone(), look.clone());
+    let want = if look.filters() { usize::MAX } else { lines };
     let opened = crate::state_dir::open_read(&path).and_then(|f| {
         let meta = f.metadata()?;
         Ok((f, meta))
@@ -182,7 +250,7 @@ fn supervisor_io(
     let blocks = match opened {
         Ok((file, meta)) => {
             let mut blocks = rotated::tail_across_rotation(&path, Some((&file, &meta)), want);
-            if look.grep.is_some() {
+            if look.filters() {
                 snapshot::keep_last_matching(&mut blocks, look, lines);
             }
             tail.resume(file, &meta);
@@ -202,7 +270,7 @@ fn supervisor_io(
         let shown = crate::commands::status_view::escape_control(&text);
         writeln!(out, "==> {shown} <==")?;
         for line in body {
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", look.shown(line))?;
         }
     }
     match follow {

@@ -199,8 +199,9 @@ pub fn logs(
     lines: usize,
     follow: bool,
     kind: LogKind,
-    grep: Option<&str>,
+    view: &crate::cli::LogView,
 ) -> Result<i32> {
+    let look = super::logs::look_of(view)?;
     let paths = paths()?;
     let known = services_for_logs(&paths);
     let selected: Vec<(String, bool)> = match service {
@@ -245,7 +246,7 @@ pub fn logs(
         lines,
         kind,
         follow,
-        grep,
+        look,
         &keep_following,
         &mut out,
     )?;
@@ -253,7 +254,8 @@ pub fn logs(
 }
 
 /// `sysg logs --supervisor [-n N] [-f] [--grep TEXT]`.
-pub fn supervisor_log(lines: usize, follow: bool, grep: Option<&str>) -> Result<i32> {
+pub fn supervisor_log(lines: usize, follow: bool, view: &crate::cli::LogView) -> Result<i32> {
+    let look = super::logs::look_of(view)?;
     let paths = paths()?;
     let supervisor = crate::state::running_supervisor(&paths);
     let keep_following =
@@ -264,7 +266,7 @@ pub fn supervisor_log(lines: usize, follow: bool, grep: Option<&str>) -> Result<
         &paths.supervisor_log(),
         lines,
         follow,
-        grep,
+        look,
         &keep_following,
         &mut out,
     )?;

@@ -54,7 +54,7 @@ const OUTCOME_KEYS: &[&str] = &["success", "error"];
 const HOOK_KEYS: &[&str] = &["command", "timeout"];
 const CRON_KEYS: &[&str] = &["expression", "timezone"];
 const DEPENDENCY_KEYS: &[&str] = &["name", "restart"];
-const LOGS_KEYS: &[&str] = &["max_size", "max_files"];
+const LOGS_KEYS: &[&str] = &["max_size", "max_files", "timestamps"];
 const DEPLOYMENT_KEYS: &[&str] = &["strategy", "grace_period"];
 const POLICIES: &str = "never, on-failure, always";
 
@@ -62,6 +62,7 @@ const POLICIES: &str = "never, on-failure, always";
 pub(super) const DEFAULT_LOGS: LogLimits = LogLimits {
     max_size: 50 << 20,
     max_files: 5,
+    timestamps: false,
 };
 
 /// A service with every default applied; `dir` is the config file's directory.

@@ -80,7 +80,8 @@ fn minimal_config_gets_every_default() {
         api.logs,
         LogLimits {
             max_size: 50 * 1024 * 1024,
-            max_files: 5
+            max_files: 5,
+            timestamps: false,
         }
     );
 }
@@ -369,7 +370,8 @@ fn logs_and_hooks_are_parsed() {
         a.logs,
         LogLimits {
             max_size: 10 << 20,
-            max_files: 3
+            max_files: 3,
+            timestamps: false,
         }
     );
     let hook = a.hooks.on_stop.error.as_ref().unwrap();

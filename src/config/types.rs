@@ -190,6 +190,9 @@ pub enum Timezone {
 pub struct LogLimits {
     pub max_size: u64,
     pub max_files: u32,
+    /// `logs.timestamps`: each stored line starts with its receive time (RFC 3339, UTC,
+    /// milliseconds) and a space.
+    pub timestamps: bool,
 }
 
 impl Default for LogLimits {
@@ -197,6 +200,7 @@ impl Default for LogLimits {
         LogLimits {
             max_size: 50 << 20,
             max_files: 5,
+            timestamps: false,
         }
     }
 }

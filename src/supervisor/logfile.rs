@@ -236,6 +236,7 @@ mod tests {
             LogLimits {
                 max_size: 20,
                 max_files: 2,
+                timestamps: false,
             },
         );
         for i in 0..30 {
@@ -273,6 +274,7 @@ mod tests {
             LogLimits {
                 max_size: 8,
                 max_files: 3,
+                timestamps: false,
             },
         );
         log.append(1, b"short\n");
@@ -293,6 +295,7 @@ mod tests {
             LogLimits {
                 max_size: 12,
                 max_files: 1,
+                timestamps: false,
             },
         );
         log.append(1, b"x\n");
@@ -308,6 +311,7 @@ mod tests {
         let limits = LogLimits {
             max_size: 30,
             max_files: 9,
+            timestamps: false,
         };
         let mut log = LogFile::new(path.clone(), limits);
         let text: String = (0..40)

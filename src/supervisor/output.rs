@@ -71,6 +71,8 @@ pub struct Pipe {
     pub ready: Option<ReadyWatch>,
     /// The ready text was seen in this pipe's last read.
     pub ready_hit: bool,
+    /// `logs.timestamps`: the next byte stored starts a line (and gets its time).
+    at_line_start: bool,
 }
 
 /// Looks for `needle` in what an instance writes, across reads (the last
@@ -131,6 +133,7 @@ impl Pipe {
             watch: None,
             ready: None,
             ready_hit: false,
+            at_line_start: true,
         })
     }
 }
@@ -175,6 +178,8 @@ pub struct Output {
     turn: u64,
     /// A streaming pipe brought little this turn: pause before the next.
     pace: bool,
+    /// Reused for stamped lines (`logs.timestamps`): no allocation per chunk.
+    stamp_buf: Vec<u8>,
 }
 
 impl Output {
@@ -187,6 +192,7 @@ impl Output {
             buf: vec![0; READ_BUF],
             turn: 1,
             pace: false,
+            stamp_buf: Vec::new(),
         }
     }
 
@@ -290,12 +296,17 @@ impl Output {
                 flag.store(true, Ordering::Relaxed);
             }
         }
+        let mut buf = std::mem::take(&mut self.stamp_buf);
+        if !bytes.is_empty() && self.stamps(&pipe.service) {
+            bytes = stamp_lines(&mut buf, bytes, &mut pipe.at_line_start);
+        }
         if !bytes.is_empty() {
             let stored = self.log(&pipe.service, pipe.stream).append(pipe.id, bytes);
             if !stored && bytes.last() != Some(&b'\n') {
                 pipe.resync = true;
             }
         }
+        self.stamp_buf = buf;
         if self.echo {
             echo(pipe, chunk);
         }
@@ -318,6 +329,11 @@ impl Output {
             let last = std::mem::take(&mut pipe.echo_partial);
             echo_lines(&pipe.service, &last);
         }
+    }
+
+    /// Whether `service`'s lines are stored with their receive time.
+    fn stamps(&self, service: &str) -> bool {
+        self.limits.get(service).is_some_and(|l| l.timestamps)
     }
 
     /// The log file of `service`'s `stream`, created on first use. Looked up by `&str`:
@@ -418,6 +434,23 @@ fn echo_lines(service: &str, bytes: &[u8]) {
     crate::terminal::write(crate::terminal::To::Out, out.into_bytes());
 }
 
+/// `bytes` with the receive time (RFC 3339, UTC, milliseconds) and a space before each
+/// line that starts in them, built in `buf`. `at_line_start` carries across chunks.
+fn stamp_lines<'a>(buf: &'a mut Vec<u8>, bytes: &[u8], at_line_start: &mut bool) -> &'a [u8] {
+    let stamp = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ ")
+        .to_string();
+    buf.clear();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if *at_line_start {
+            buf.extend_from_slice(stamp.as_bytes());
+        }
+        buf.extend_from_slice(line);
+        *at_line_start = line.last() == Some(&b'\n');
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +473,28 @@ mod tests {
         let mut w = watch("ready");
         assert!(!w.finds(b"not yet\n"));
         assert!(!w.finds(b"still not\n"));
+    }
+
+    #[test]
+    fn stamps_go_before_each_line_that_starts_and_carry_across_chunks() {
+        let mut buf = Vec::new();
+        let mut start = true;
+        let out =
+            String::from_utf8(stamp_lines(&mut buf, b"one\ntw", &mut start).to_vec()).unwrap();
+        let lines: Vec<&str> = out.split_inclusive('\n').collect();
+        assert_eq!(lines.len(), 2, "{out:?}");
+        assert!(
+            lines[0].ends_with("Z one\n") && lines[0].len() == 25 + 4,
+            "{out:?}"
+        );
+        assert!(lines[1].ends_with("Z tw"), "{out:?}");
+        assert!(!start, "the line goes on in the next chunk");
+        let out = stamp_lines(&mut buf, b"o\nthree\n", &mut start).to_vec();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("o\n20"),
+            "no stamp in the middle of a line: {out:?}"
+        );
+        assert!(out.ends_with("Z three\n") && start, "{out:?}");
     }
 }

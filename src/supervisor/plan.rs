@@ -175,6 +175,7 @@ mod tests {
         b.logs = LogLimits {
             max_size: 1 << 20,
             max_files: 2,
+            timestamps: false,
         };
         b.backoff = Duration::from_secs(7);
         b.stop_timeout = Duration::from_secs(3);

@@ -56,12 +56,12 @@ pub(super) struct Tail {
     id: (u64, u64),
     offset: u64,
     partial: Vec<u8>,
-    /// `--grep`: only lines holding it.
-    grep: Option<Vec<u8>>,
+    /// Which lines are printed, and how.
+    look: super::Look,
 }
 
 impl Tail {
-    pub(super) fn new(name: &str, stream: Stream, path: PathBuf, grep: Option<Vec<u8>>) -> Tail {
+    pub(super) fn new(name: &str, stream: Stream, path: PathBuf, look: super::Look) -> Tail {
         let label = match stream {
             Stream::Stdout => format!("{name} | "),
             Stream::Stderr => format!("{name} (stderr) | "),
@@ -73,7 +73,7 @@ impl Tail {
             id: (0, 0),
             offset: 0,
             partial: Vec::new(),
-            grep,
+            look,
         }
     }
 
@@ -83,9 +83,15 @@ impl Tail {
     }
 
     fn wanted(&self, line: &[u8]) -> bool {
-        self.grep
-            .as_ref()
-            .is_none_or(|g| line.windows(g.len().max(1)).any(|w| w == g.as_slice()))
+        self.look.matches(line)
+    }
+
+    /// `line` without its stamp when they are hidden.
+    fn shown<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        match std::str::from_utf8(line) {
+            Ok(text) => self.look.shown(text).as_bytes(),
+            Err(_) => line,
+        }
     }
 
     /// Continue after what was already shown: the end of the file as it was measured.
@@ -170,7 +176,7 @@ impl Tail {
                 if prefixed {
                     out.write_all(self.label.as_bytes())?;
                 }
-                out.write_all(&line)?;
+                out.write_all(self.shown(&line))?;
             }
             self.partial = line;
             self.partial.clear();
@@ -194,7 +200,9 @@ impl Tail {
         if prefixed {
             out.write_all(self.label.as_bytes())?;
         }
-        out.write_all(&self.partial)?;
+        let partial = std::mem::take(&mut self.partial);
+        out.write_all(self.shown(&partial))?;
+        self.partial = partial;
         self.partial.clear();
         out.write_all(b"\n")
     }

@@ -48,6 +48,8 @@ pub(super) fn print(
     out: &mut dyn Write,
 ) -> io::Result<Vec<Tail>> {
     let mut tails = Vec::new();
+    // `merged`: (stamp, tail index, line) of every file, printed in time order below.
+    let mut merged: Vec<(Option<chrono::DateTime<chrono::Utc>>, usize, String)> = Vec::new();
     for (i, (name, running)) in services.iter().enumerate() {
         if i > 0 && !look.prefixed {
             writeln!(out)?;
@@ -59,7 +61,7 @@ pub(super) fn print(
         for stream in kind.streams() {
             let path = service_log(log_dir, name, *stream);
             let path = std::path::absolute(&path).unwrap_or(path);
-            let mut tail = Tail::new(name, *stream, path.clone(), look.grep.clone());
+            let mut tail = Tail::new(name, *stream, path.clone(), look.clone());
             let opened = crate::state_dir::open_read(&path).and_then(|f| {
                 let meta = f.metadata()?;
                 Ok((f, meta))
@@ -81,13 +83,22 @@ pub(super) fn print(
                 }
                 Err(e) => vec![(path, vec![format!("(cannot read: {e})")])],
             };
-            if look.grep.is_some() {
+            if look.filters() && !look.merged {
                 keep_last_matching(&mut blocks, look, lines);
+            }
+            if look.merged {
+                for (_, body) in blocks {
+                    for line in body.into_iter().filter(|l| look.matches(l.as_bytes())) {
+                        merged.push((super::stamp_of(line.as_bytes()), tails.len(), line));
+                    }
+                }
+                tails.push(tail);
+                continue;
             }
             for (path, body) in blocks {
                 if look.prefixed {
                     for line in body {
-                        writeln!(out, "{}{line}", tail.label())?;
+                        writeln!(out, "{}{}", tail.label(), look.shown(&line))?;
                     }
                     continue;
                 }
@@ -99,13 +110,21 @@ pub(super) fn print(
                 let shown = crate::commands::status_view::escape_control(&shown);
                 writeln!(out, "==> {shown} <==")?;
                 for line in body {
-                    writeln!(out, "{line}")?;
+                    writeln!(out, "{}", look.shown(&line))?;
                 }
             }
             tails.push(tail);
         }
         if shown == 0 && !look.prefixed {
             writeln!(out, "(no logs yet)")?;
+        }
+    }
+    if look.merged {
+        // Stable: lines of one file keep their order; unstamped lines sort first.
+        merged.sort_by_key(|(t, _, _)| *t);
+        let skip = merged.len().saturating_sub(lines);
+        for (_, at, line) in merged.into_iter().skip(skip) {
+            writeln!(out, "{}{}", tails[at].label(), look.shown(&line))?;
         }
     }
     out.flush()?;

@@ -111,7 +111,17 @@ fn header_grows_with_a_long_name() {
 fn run_show(dir: &Path, services: &[(&str, bool)], lines: usize, kind: Kind) -> String {
     let services: Vec<(String, bool)> = services.iter().map(|(n, r)| (n.to_string(), *r)).collect();
     let mut out = Vec::new();
-    show(dir, &services, lines, kind, false, None, &|| true, &mut out).unwrap();
+    show(
+        dir,
+        &services,
+        lines,
+        kind,
+        false,
+        Look::default(),
+        &|| true,
+        &mut out,
+    )
+    .unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -167,7 +177,7 @@ fn show_ends_quietly_when_the_reader_is_gone() {
         10,
         Kind::All,
         true,
-        None,
+        Look::default(),
         &|| true,
         &mut Closed
     )
@@ -196,7 +206,17 @@ fn follow_streams_new_lines_with_prefixes() {
         ticks.set(ticks.get() + 1);
         ticks.get() < 5
     };
-    show(&dir, &services, 10, Kind::All, true, None, &keep, &mut out).unwrap();
+    show(
+        &dir,
+        &services,
+        10,
+        Kind::All,
+        true,
+        Look::default(),
+        &keep,
+        &mut out,
+    )
+    .unwrap();
     writer.join().unwrap();
     let text = String::from_utf8(out).unwrap();
     // The snapshot in the same form as what follows.
@@ -217,7 +237,7 @@ fn follow_survives_rotation_and_truncation() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("w_stdout.log");
     write(&p, "seen\n");
-    let mut t = Tail::new("w", Stream::Stdout, p.clone(), None);
+    let mut t = Tail::new("w", Stream::Stdout, p.clone(), Look::default());
     let f = File::open(&p).unwrap();
     let meta = f.metadata().unwrap();
     t.resume(f, &meta);
@@ -372,7 +392,7 @@ fn follow_ends_when_told_and_prints_what_was_left() {
                 10,
                 Kind::Stdout,
                 true,
-                None,
+                Look::default(),
                 &keep_following,
                 &mut out,
             );

@@ -211,7 +211,8 @@ impl Builder<'_> {
         })
     }
 
-    /// `logs: { max_size, max_files }`; keys not given keep `base` (the top-level `logs`).
+    /// `logs: { max_size, max_files, timestamps }`; keys not given keep `base` (the
+    /// top-level `logs`).
     pub(super) fn logs(&mut self, v: &Value, path: &[Seg], base: LogLimits) -> LogLimits {
         let mut limits = base;
         let Some(f) = self.fields(v, path, LOGS_KEYS) else {
@@ -227,6 +228,11 @@ impl Builder<'_> {
                 },
                 _ => self.type_err(&size_path, "a size such as \"50MB\"", v),
             }
+        }
+        match f.get("timestamps") {
+            Some(Value::Bool(b)) => limits.timestamps = *b,
+            Some(v) => self.type_err(&child(path, "timestamps"), "a boolean", v),
+            None => {}
         }
         let files_path = child(path, "max_files");
         if let Some(n) = f
