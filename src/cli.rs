@@ -73,6 +73,8 @@ pub enum Command {
         supervisor: bool,
         /// `--grep`, `--since`, `--until`, `--timestamps` / `--no-timestamps`.
         view: LogView,
+        /// `--rotate`: rotate the files now instead of showing them.
+        rotate: bool,
     },
     Validate {
         config: Option<PathBuf>,
@@ -330,6 +332,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
     let (mut lines, mut follow, mut kind) = (50, false, LogKind::All);
     let mut supervisor = false;
     let mut view = LogView::default();
+    let mut rotate = false;
     while let Some(arg) = p.next()? {
         match arg {
             Value(v) if named.is_none() => named = Some(value_string(v, "argument")?),
@@ -342,6 +345,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
             }
             Short('f') | Long("follow") => follow = true,
             Long("supervisor") => supervisor = true,
+            Long("rotate") => rotate = true,
             Long("grep") => view.grep = Some(value_string(p.value()?, "--grep")?),
             Long("since") => view.since = Some(value_string(p.value()?, "--since")?),
             Long("until") => view.until = Some(value_string(p.value()?, "--until")?),
@@ -387,6 +391,7 @@ fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {
         kind,
         supervisor,
         view,
+        rotate,
     })
 }
 

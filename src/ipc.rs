@@ -48,6 +48,8 @@ pub enum Request {
     Events,
     /// Everything about one service; env values only with `env`.
     Inspect { service: String, env: bool },
+    /// Rotate the log files of one service (None: every service) now.
+    Rotate { service: Option<String> },
 }
 
 /// `sysg inspect`: one service as the supervisor runs it.

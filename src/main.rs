@@ -75,6 +75,11 @@ fn run() -> Result<i32> {
         } => commands::manage::stop(service.as_deref(), with_dependents),
         Command::Status { service, json } => commands::status::status(service.as_deref(), json),
         Command::Logs {
+            service,
+            rotate: true,
+            ..
+        } => commands::manage::rotate(service.as_deref()),
+        Command::Logs {
             lines,
             follow,
             supervisor: true,
@@ -88,6 +93,7 @@ fn run() -> Result<i32> {
             kind,
             supervisor: false,
             view,
+            rotate: false,
         } => commands::manage::logs(service.as_deref(), lines, follow, kind, &view),
         Command::Validate { config } => commands::manage::validate(config.as_deref()),
         Command::Purge => commands::manage::purge(),

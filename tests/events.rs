@@ -1,5 +1,5 @@
 //! `sysg events`: each lifecycle transition pushed to subscribers as it happens, in
-//! order: a crash and restart cycle, a failed probe, a cron fire; `--json` one object a
+//! order: a crash and restart cycle, a failed probe, a cron fire, a hook run; `--json` one object a
 //! line; the subscription ends with the supervisor.
 
 mod common;
@@ -110,6 +110,11 @@ fn failed_probes_and_cron_fires_are_told_as_text() {
           tick:
             command: "true"
             cron: { expression: "* * * * * *" }
+          hooked:
+            command: "sleep 600"
+            hooks:
+              on_start:
+                success: { command: "true" }
         "#,
     );
     let (mut child, rx) = subscribe(&w, &[]);
@@ -120,6 +125,10 @@ fn failed_probes_and_cron_fires_are_told_as_text() {
     assert_eq!(probe.as_bytes()[8], b'.', "{probe}");
     let cron = until(&rx, |l| l.contains(" tick cron fired"));
     assert!(!cron.is_empty());
+    let hook = until(&rx, |l| {
+        l.contains(" hooked hook on_start.success: exit code 0 in ")
+    });
+    assert!(hook.last().unwrap().ends_with("ms"), "{hook:?}");
     w.run_ok(&["stop"]);
     assert!(wait_until(DEADLINE, || child.try_wait().unwrap().is_some()));
 }

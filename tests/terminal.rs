@@ -213,3 +213,33 @@ fn stamped_logs_merge_in_time_order_and_filter_by_time() {
     assert_eq!(w.run(&["logs", "--since", "soon"]).code, 2);
     w.run_ok(&["stop"]);
 }
+
+#[test]
+fn logs_rotate_renames_now_and_never_splits_a_line() {
+    let w = Sysg::new();
+    // `half` writes half a line, waits for `go`, then ends it and writes another.
+    w.start_with(
+        r#"
+        services:
+          api:
+            command: "sh -c 'echo first; while [ ! -f go1 ]; do sleep 0.05; done; echo second; exec sleep 600'"
+          half:
+            command: "sh -c 'printf \"begin-\"; while [ ! -f go2 ]; do sleep 0.05; done; echo end; echo next; exec sleep 600'"
+        "#,
+    );
+    let logs = w.root().join("state/logs");
+    let read = |f: &str| std::fs::read_to_string(logs.join(f)).unwrap_or_default();
+    assert!(wait_until(DEADLINE, || read("api_stdout.log") == "first\n"
+        && read("half_stdout.log") == "begin-"));
+    let out = w.run_ok(&["logs", "--rotate"]);
+    assert_eq!(out.stdout.trim(), "Rotated 2 log file(s)", "{out}");
+    assert_eq!(read("api_stdout.log.1"), "first\n");
+    std::fs::write(w.proj_file("go1"), "").unwrap();
+    std::fs::write(w.proj_file("go2"), "").unwrap();
+    assert!(wait_until(DEADLINE, || read("api_stdout.log") == "second\n"));
+    // The open line was ended in the old file before it was rotated.
+    assert!(wait_until(DEADLINE, || read("half_stdout.log") == "next\n"));
+    assert_eq!(read("half_stdout.log.1"), "begin-end\n");
+    assert_eq!(w.run(&["logs", "--rotate", "nope"]).code, 1);
+    w.run_ok(&["stop"]);
+}

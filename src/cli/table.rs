@@ -57,7 +57,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "Show service output",
         "Usage: sysg logs [NAME] [-s NAME] [-n N] [-f] [-k stdout|stderr|all] [--grep TEXT]\n                 \
          [--since WHEN] [--until WHEN] [--timestamps|--no-timestamps]\n       \
-         sysg logs --supervisor [-n N] [-f] [--grep TEXT]\n\n\
+         sysg logs --supervisor [-n N] [-f] [--grep TEXT]\n       \
+         sysg logs --rotate [NAME]\n\n\
          With -f every line, the last N and those that follow, is prefixed 'name | '\n\
          ('name (stderr) | ' for stderr), every service interleaved as lines arrive.\n\
          The supervisor option shows supervisor.log: lifecycle events, hook output.\n\
@@ -281,6 +282,12 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
                 "all services in one list in time order",
             ),
             flag(None, "no-timestamps", None, "hide stored timestamps"),
+            flag(
+                None,
+                "rotate",
+                None,
+                "rotate the log files now (at a line boundary)",
+            ),
         ],
     ),
     (

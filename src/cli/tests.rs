@@ -52,6 +52,7 @@ fn logs_positional_and_flags() {
             kind: LogKind::Stderr,
             supervisor: false,
             view: Default::default(),
+            rotate: false,
         }
     );
     let cli = parse_str("logs --supervisor -n 3").unwrap();

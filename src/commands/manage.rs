@@ -253,6 +253,17 @@ pub fn logs(
     Ok(0)
 }
 
+/// `sysg logs --rotate [NAME]`: the running supervisor rotates the files now.
+pub fn rotate(service: Option<&str>) -> Result<i32> {
+    let paths = paths()?;
+    let req = Request::Rotate {
+        service: service.map(str::to_string),
+    };
+    let resp = client::call(&paths, &req, client::REPLY_TIMEOUT)?;
+    println!("{}", resp.message.unwrap_or_default());
+    Ok(0)
+}
+
 /// `sysg logs --supervisor [-n N] [-f] [--grep TEXT]`.
 pub fn supervisor_log(lines: usize, follow: bool, view: &crate::cli::LogView) -> Result<i32> {
     let look = super::logs::look_of(view)?;

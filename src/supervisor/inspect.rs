@@ -62,11 +62,33 @@ impl Supervisor {
         let Some(&i) = self.index.get(service) else {
             return;
         };
+        let told = format!("{}: {} in {}ms", run.hook, run.outcome, run.duration_ms);
+        self.publish_note(i, "hook", told);
         let runs = &mut self.units[i].hook_runs;
         match runs.iter_mut().find(|r| r.hook == run.hook) {
             Some(slot) => *slot = run,
             None => runs.push(run),
         }
+    }
+
+    /// `sysg logs --rotate [NAME]`.
+    pub(super) fn rotate_request(&mut self, service: Option<&str>) -> Response {
+        let units: Vec<usize> = match service {
+            Some(name) => match self.find(name) {
+                Ok(i) => vec![i],
+                Err(e) => return e,
+            },
+            None => (0..self.units.len())
+                .filter(|&i| !self.units[i].removed)
+                .collect(),
+        };
+        let mut rotated = 0;
+        for i in units {
+            let name = self.units[i].cfg.name.clone();
+            rotated += self.output.rotate(&name);
+        }
+        crate::logger::info!("rotated {rotated} log file(s) on request");
+        Response::ok(format!("Rotated {rotated} log file(s)"))
     }
 
     pub(super) fn inspect_request(&mut self, name: &str, with_env: bool) -> Option<Response> {

@@ -28,6 +28,8 @@ pub struct LogFile {
     writer: Option<u64>,
     /// An error was reported and not yet followed by a success (one report per outage).
     failing: bool,
+    /// `sysg logs --rotate` came while a line was open: rotate once it ends.
+    rotate_asked: bool,
 }
 
 impl LogFile {
@@ -40,7 +42,23 @@ impl LogFile {
             mid_line: false,
             writer: None,
             failing: false,
+            rotate_asked: false,
         }
+    }
+
+    /// `sysg logs --rotate`: rotates now, or (a line is open) once that line ends, so no
+    /// line is split. False when there is nothing to rotate (no file, or an empty one).
+    pub fn rotate_soon(&mut self) -> bool {
+        let on_disk = std::fs::symlink_metadata(&self.path).map_or(0, |m| m.len());
+        if on_disk == 0 && self.size == 0 {
+            return false;
+        }
+        if self.mid_line {
+            self.rotate_asked = true;
+        } else {
+            self.rotate();
+        }
+        true
     }
 
     /// Creates the file if it is missing, without keeping it open (most services'
@@ -75,6 +93,28 @@ impl LogFile {
             }
         }
         self.writer = Some(writer);
+        if self.rotate_asked {
+            let cut = if self.mid_line {
+                bytes.iter().position(|&b| b == b'\n').map(|nl| nl + 1)
+            } else {
+                Some(0)
+            };
+            if let Some(cut) = cut {
+                let (here, rest) = bytes.split_at(cut);
+                if !here.is_empty() && !self.put(here) {
+                    return false;
+                }
+                self.rotate_asked = false;
+                self.rotate();
+                if rest.is_empty() {
+                    return true;
+                }
+                if !self.open() {
+                    return false;
+                }
+                bytes = rest;
+            }
+        }
         loop {
             let room = self.limits.max_size.saturating_sub(self.size);
             if bytes.len() as u64 <= room {

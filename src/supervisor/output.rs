@@ -312,6 +312,15 @@ impl Output {
         }
     }
 
+    /// `sysg logs --rotate`: both log files of `service` rotated now (or once their open
+    /// line ends); how many had something to rotate.
+    pub fn rotate(&mut self, service: &str) -> usize {
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .filter(|&s| self.log(service, s).rotate_soon())
+            .count()
+    }
+
     /// Both log files of `service`, there from its start on (empty until it writes).
     pub fn create_logs(&mut self, service: &str) {
         for stream in [Stream::Stdout, Stream::Stderr] {

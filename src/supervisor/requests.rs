@@ -225,6 +225,7 @@ impl Supervisor {
             } => self.wait_up_request(client, services, timeout_ms),
             Request::Events => self.events_request(client),
             Request::Inspect { service, env } => self.inspect_request(&service, env),
+            Request::Rotate { service } => Some(self.rotate_request(service.as_deref())),
         };
         if let Some(resp) = reply {
             self.reply(client, &resp);
