@@ -63,6 +63,8 @@ pub enum Command {
     Status {
         service: Option<String>,
         json: bool,
+        /// `--watch`: a live view until quit.
+        watch: bool,
     },
     Logs {
         service: Option<String>,
@@ -313,18 +315,27 @@ fn restart(p: &mut Parser, g: &mut Global) -> Result<Command> {
 }
 
 fn status(p: &mut Parser, g: &mut Global) -> Result<Command> {
-    let (mut service, mut json) = (None, false);
+    let (mut service, mut json, mut watch) = (None, false, false);
     while let Some(arg) = p.next()? {
         match arg {
             Short('s') | Long("service") => service = Some(service_value(p)?),
             Long("json") => json = true,
+            Short('w') | Long("watch") => watch = true,
             Long("log-level") => g.log_level = Some(parse_level(p.value()?)?),
             Short('h') | Long("help") => g.help = true,
             _ => return Err(unexpected(arg, "status")),
         }
     }
-    Ok(g.replacement("status")
-        .unwrap_or(Command::Status { service, json }))
+    if watch && json {
+        return Err(Error::Usage(
+            "status: --watch draws the text form, not --json".into(),
+        ));
+    }
+    Ok(g.replacement("status").unwrap_or(Command::Status {
+        service,
+        json,
+        watch,
+    }))
 }
 
 fn logs(p: &mut Parser, g: &mut Global) -> Result<Command> {

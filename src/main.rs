@@ -73,7 +73,12 @@ fn run() -> Result<i32> {
             service,
             with_dependents,
         } => commands::manage::stop(service.as_deref(), with_dependents),
-        Command::Status { service, json } => commands::status::status(service.as_deref(), json),
+        Command::Status {
+            service,
+            watch: true,
+            ..
+        } => commands::watch::watch(service.as_deref()),
+        Command::Status { service, json, .. } => commands::status::status(service.as_deref(), json),
         Command::Logs {
             service,
             rotate: true,

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod notify;
 pub mod spawn;
+pub mod term;
 pub mod users;
 
 use std::io;

@@ -49,8 +49,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "status",
         "Show the state of every service",
-        "Usage: sysg status [-s NAME] [--json]\n\n\
-         Without a running supervisor, shows the last known state and exits 3.",
+        "Usage: sysg status [-s NAME] [--json | --watch]\n\n\
+         Without a running supervisor, shows the last known state and exits 3.\n\
+         With --watch on a terminal: a full-screen view redrawn on every event and once\n\
+         a second (q or Ctrl-C quits); not on a terminal, the status again after each\n\
+         event. Ends when the supervisor exits.",
     ),
     (
         "logs",
@@ -236,6 +239,12 @@ pub const FLAGS: &[(&str, &[Flag])] = &[
         &[
             flag(Some('s'), "service", Some("NAME"), "only this service"),
             flag(None, "json", None, "one JSON document"),
+            flag(
+                Some('w'),
+                "watch",
+                None,
+                "a live view, redrawn on every event; q quits",
+            ),
         ],
     ),
     (

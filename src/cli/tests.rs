@@ -35,7 +35,8 @@ fn log_level_before_command_and_numeric() {
         cli.command,
         Command::Status {
             service: None,
-            json: true
+            json: true,
+            watch: false,
         }
     );
 }

@@ -9,6 +9,7 @@ mod purge;
 pub mod start;
 pub mod status;
 pub mod status_view;
+pub mod watch;
 
 use crate::error::{Error, Result};
 use crate::paths::Paths;

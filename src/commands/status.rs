@@ -13,17 +13,30 @@ pub fn status(service: Option<&str>, json: bool) -> Result<i32> {
 
 fn status_bounded(service: Option<&str>, json: bool) -> Result<i32> {
     let paths = paths()?;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (text, code) = report_text(&paths, service, json, color)?;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(code)
+}
+
+/// The status as printed, and the exit code it goes with (3: no supervisor).
+pub fn report_text(
+    paths: &crate::paths::Paths,
+    service: Option<&str>,
+    json: bool,
+    color: bool,
+) -> Result<(String, i32)> {
     let req = Request::Status {
         service: service.map(str::to_string),
     };
-    let (mut report, code) = match client::call(&paths, &req, client::REPLY_TIMEOUT) {
+    let (mut report, code) = match client::call(paths, &req, client::REPLY_TIMEOUT) {
         Ok(resp) => (
             *resp
                 .status
                 .ok_or_else(|| Error::msg("supervisor sent no status"))?,
             0,
         ),
-        Err(Error::NotRunning(_)) => (last_known(&paths, service)?, 3),
+        Err(Error::NotRunning(_)) => (last_known(paths, service)?, 3),
         Err(e) => return Err(e),
     };
     let text = if json {
@@ -34,11 +47,9 @@ fn status_bounded(service: Option<&str>, json: bool) -> Result<i32> {
         s.push('\n');
         s
     } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         super::status_view::render(&report, chrono::Utc::now(), color)
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
-    Ok(code)
+    Ok((text, code))
 }
 
 /// The report a stopped supervisor left behind, without any live figures.
