@@ -236,7 +236,8 @@ impl Tree {
     /// numbered `at_least` or the next free number above it.
     pub fn new_leaf(&self, name: &str, limits: &Limits, at_least: u64) -> io::Result<Leaf> {
         let service = self.base.join(format!("{name}.service"));
-        make_dir(&service)?;
+        // The tree too, should another supervisor's start have pruned it while empty.
+        fs::create_dir_all(&service).map_err(|e| context(e, &service))?;
         let controllers = limits.controllers();
         if !controllers.is_empty() {
             // Each level hands the controllers down to the next.
@@ -245,11 +246,17 @@ impl Tree {
             }
         }
         let mut n = at_least.max(1);
+        let mut remade = false;
         let path = loop {
             let path = service.join(n.to_string());
             match fs::create_dir(&path) {
                 Ok(()) => break path,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                // Pruned as empty by another supervisor starting just now: once more.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !remade => {
+                    remade = true;
+                    fs::create_dir_all(&service).map_err(|e| context(e, &service))?;
+                }
                 Err(e) => return Err(context(e, &path)),
             }
         };
@@ -261,6 +268,23 @@ impl Tree {
             }
         }
         Ok(leaf)
+    }
+
+    /// Removes the empty trees other supervisors left in the same cgroup (killed ones
+    /// never remove theirs). Only empty directories go: a live supervisor's running
+    /// instances keep its tree, and it makes again what it needs.
+    pub fn prune_siblings(&self) {
+        for dir in subdirs(&self.host.own) {
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if dir == self.base || !name.starts_with("sysg.") {
+                continue;
+            }
+            Tree {
+                host: self.host.clone(),
+                base: dir,
+            }
+            .remove_empty(true);
+        }
     }
 
     /// Every instance cgroup in the tree (those a crashed predecessor left included).
