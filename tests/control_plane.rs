@@ -110,10 +110,18 @@ fn stop_without_a_supervisor_stops_what_a_crashed_one_left_and_status_says_so() 
             stop_timeout: "1s"
         "#
     ));
-    w.wait_running_pid("web", None);
+    let pid = w.wait_running_pid("web", None);
     assert!(wait_until(DEADLINE, || processes_exactly(&sleeper).len() == 1));
     let left = processes_exactly(&sleeper)[0];
     let sup = w.supervisor_pid().unwrap();
+    // What a crashed supervisor leaves is what it had written: wait for that (state
+    // files are written at most every so often).
+    assert!(wait_until(DEADLINE, || std::fs::read_to_string(
+        w.state.join("state.json")
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .is_some_and(|j| j["services"]["web"]["pid"] == pid)));
     assert!(kill(sup, libc::SIGKILL));
     assert!(wait_until(DEADLINE, || exited(sup)));
     assert!(
