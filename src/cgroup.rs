@@ -270,23 +270,6 @@ impl Tree {
         Ok(leaf)
     }
 
-    /// Removes the empty trees other supervisors left in the same cgroup (killed ones
-    /// never remove theirs). Only empty directories go: a live supervisor's running
-    /// instances keep its tree, and it makes again what it needs.
-    pub fn prune_siblings(&self) {
-        for dir in subdirs(&self.host.own) {
-            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if dir == self.base || !name.starts_with("sysg.") {
-                continue;
-            }
-            Tree {
-                host: self.host.clone(),
-                base: dir,
-            }
-            .remove_empty(true);
-        }
-    }
-
     /// Every instance cgroup in the tree (those a crashed predecessor left included).
     pub fn leaves(&self) -> Vec<Leaf> {
         let mut out = Vec::new();

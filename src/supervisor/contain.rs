@@ -82,7 +82,6 @@ pub(super) fn clear_tree(tree: &Tree) {
     }
     wait_empty(left.iter().map(|(l, _)| l));
     tree.remove_empty(false);
-    tree.prune_siblings();
 }
 
 fn wait_empty<'a>(leaves: impl Iterator<Item = &'a Leaf> + Clone) {
