@@ -236,7 +236,7 @@ impl Tree {
     /// numbered `at_least` or the next free number above it.
     pub fn new_leaf(&self, name: &str, limits: &Limits, at_least: u64) -> io::Result<Leaf> {
         let service = self.base.join(format!("{name}.service"));
-        // The tree too, should another supervisor's start have pruned it while empty.
+        // The tree too, should it have been removed from outside while empty.
         fs::create_dir_all(&service).map_err(|e| context(e, &service))?;
         let controllers = limits.controllers();
         if !controllers.is_empty() {
@@ -252,7 +252,7 @@ impl Tree {
             match fs::create_dir(&path) {
                 Ok(()) => break path,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
-                // Pruned as empty by another supervisor starting just now: once more.
+                // Its directory removed from outside just now: once more.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !remade => {
                     remade = true;
                     fs::create_dir_all(&service).map_err(|e| context(e, &service))?;
