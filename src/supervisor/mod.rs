@@ -537,51 +537,6 @@ impl Supervisor {
             }
         }
     }
-
-    // ----- ending ---------------------------------------------------------------------
-
-    fn finished(&self) -> bool {
-        if self.reload.is_some() || self.loading.is_some() {
-            return false;
-        }
-        // Hooks are bounded by their timeouts, so waiting for them cannot hang shutdown.
-        if self.workers.running() > 0 {
-            return false;
-        }
-        if self.shutting_down {
-            return !self.units.iter().any(|u| u.svc.has_processes());
-        }
-        // Foreground: exit once nothing can ever run again.
-        self.foreground
-            && !self.units.iter().any(|u| u.svc.is_active() || u.is_cron())
-            && self.waiters.is_empty()
-    }
-
-    fn finish(&mut self) -> i32 {
-        self.sweep_escapees();
-        self.close_tree();
-        for pipe in &mut self.pipes {
-            self.output.drain(pipe);
-        }
-        self.flush_clients();
-        self.state_dirty = true;
-        self.pids_dirty = true;
-        self.last_flush = None;
-        self.flush_state();
-        self.persist.finish();
-        let _ = std::fs::remove_file(self.paths.socket());
-        let _ = std::fs::remove_file(self.paths.pid_file());
-        // A lock file left behind reads as an update that crashed.
-        let _ = std::fs::remove_file(self.paths.pid_json_lock());
-        let code = if self.shutting_down && !self.pid1 {
-            0
-        } else {
-            self.first_failure.unwrap_or(0)
-        };
-        info!("supervisor stopped (exit {code})");
-        crate::terminal::flush(TERMINAL_FLUSH);
-        code
-    }
 }
 
 /// Unit index by service name.
